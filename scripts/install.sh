@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One-command install: a .venv in the repository with the pinned dependencies of requirements.lock.
+# Used by run_tests.sh, run_all.sh and docker/Dockerfile alike. Re-running is a no-op (seconds)
+# unless the lock files changed. torch==2.13.0 is installed first: any other spec pulls CUDA wheels.
+#   scripts/install.sh          runtime dependencies + the package (editable)
+#   scripts/install.sh --test   the same plus requirements-test.lock
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${SPEECHKD_VENV:-$root/.venv}"
+python="${PYTHON:-python3}"
+want_test=0
+[ "${1:-}" = "--test" ] && want_test=1
+
+locks=("$root/requirements.lock")
+[ "$want_test" = 1 ] && locks+=("$root/requirements-test.lock")
+stamp_value="$(cat "${locks[@]}" "$root/pyproject.toml" | sha256sum | cut -c1-16)"
+stamp_file="$venv/.speechkd-installed-$( [ "$want_test" = 1 ] && echo test || echo run )"
+
+if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp_value" ]; then
+  exit 0
+fi
+
+"$python" -c 'import sys; assert sys.version_info[:2] == (3, 11), "speechkd needs Python 3.11, found %s" % sys.version.split()[0]'
+if [ ! -x "$venv/bin/python" ]; then
+  echo "[install] creating $venv"
+  "$python" -m venv "$venv"
+fi
+pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
+echo "[install] torch==2.13.0 (CPU build) first"
+"${pip[@]}" install "torch==2.13.0"
+echo "[install] pinned dependencies: ${locks[*]##*/}"
+for lock in "${locks[@]}"; do "${pip[@]}" install -r "$lock"; done
+# --no-deps: everything the package needs is already pinned above; never let pip resolve torch again.
+"${pip[@]}" install --no-deps --no-build-isolation -e "$root"
+echo "$stamp_value" > "$stamp_file"
+echo "[install] done: $venv"

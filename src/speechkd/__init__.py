@@ -1,0 +1,3 @@
+"""speechkd: knowledge distillation for speech (two-stage textual KD for SLU; ImitKD for speech translation)."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,101 @@
+"""`speechkd <stage> --config X.json [--set a.b=v ...]`.
+
+Every stage module exposes `Config` (a dataclass, see config.py) and `run(cfg)`. Stages are imported
+only when called, so `speechkd --help` stays fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from pathlib import Path
+
+from .config import describe, json_schema, load_config, to_dict
+from .errors import InputError
+
+# name -> (module, one-line help). Order = the order a pipeline runs them.
+STAGES: dict[str, tuple[str, str]] = {
+    "synth": ("speechkd.data.synth.stage", "generate the embedded corpora (TTS, grammars, far-field copy)"),
+}
+
+
+def _stage_module(name: str):
+    return importlib.import_module(STAGES[name][0])
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="speechkd", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Knowledge distillation for speech: every stage runs from a JSON config.",
+        epilog="stages:\n" + "\n".join(f"  {n:<20} {h}" for n, (_, h) in STAGES.items()) +
+               "\n\nother commands:\n  schema               write the JSON Schema of every stage config"
+               "\n\n`speechkd <stage> --help` lists every option of that stage's config.")
+    sub = parser.add_subparsers(dest="command", metavar="<stage>")
+    for name, (_, help_text) in STAGES.items():
+        p = sub.add_parser(name, help=help_text, add_help=False)
+        _add_stage_args(p)
+    p = sub.add_parser("schema", help="write the JSON Schema of every stage config")
+    p.add_argument("--out", default="configs/schemas", help="directory for <stage>.schema.json files")
+    return parser
+
+
+def _add_stage_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-h", "--help", action="store_true", help="show this stage's options and exit")
+    p.add_argument("--config", help="JSON config file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (dotted path; value parsed as JSON, else a string)")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+
+
+def _stage_help(name: str) -> str:
+    module = _stage_module(name)
+    doc = (module.__doc__ or "").strip()
+    return (f"usage: speechkd {name} --config X.json [--set KEY=VALUE ...] [--print-config]\n\n"
+            f"{STAGES[name][1]}\n\n{doc}\n\nconfig options (JSON keys; nested sections use dots with --set):\n"
+            + "\n".join(describe(module.Config)))
+
+
+def write_schemas(out: str | Path) -> list[Path]:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in STAGES:
+        path = out / f"{name}.schema.json"
+        schema = json_schema(_stage_module(name).Config, title=f"speechkd {name} config")
+        path.write_text(json.dumps(schema, indent=2, sort_keys=True) + "\n")
+        written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            parser.print_help()
+            return 0
+        if args.command == "schema":
+            for path in write_schemas(args.out):
+                print(path)
+            return 0
+        if args.help:
+            print(_stage_help(args.command))
+            return 0
+        module = _stage_module(args.command)
+        cfg = load_config(module.Config, args.config, args.set)
+        if args.print_config:
+            print(json.dumps(to_dict(cfg), indent=2))
+            return 0
+        module.run(cfg)
+        return 0
+    except InputError as e:
+        print(f"speechkd: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("speechkd: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,289 @@
+"""JSON configs -> typed dataclasses, with one clear error per mistake and a JSON Schema for editors.
+
+A stage's config is a dataclass whose fields are declared with `option(default, "help")`. `load_config`
+reads a JSON file, applies `--set a.b=value` overrides, rejects unknown keys, wrong types and missing
+input files (InputError: file, key, what was expected), and returns the dataclass instance.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+from .errors import InputError
+
+SCHEMA_KEY = "$schema"  # editors' pointer to the schema file; accepted and ignored
+
+
+def option(default: Any = dataclasses.MISSING, help: str = "", *, path: str | None = None,
+           hashed: bool = True) -> Any:
+    """A config field. path="file"|"dir": an input that must exist when set (empty string/None = unset).
+    hashed=False: the field does not change results (e.g. num_workers) and is left out of the config hash."""
+    meta = {"help": help, "path": path, "hashed": hashed}
+    if isinstance(default, type) and dataclasses.is_dataclass(default):  # a nested section
+        return dataclasses.field(default_factory=default, metadata=meta)
+    if isinstance(default, (list, dict)):  # mutable: every instance gets its own copy
+        frozen = json.dumps(default)
+        return dataclasses.field(default_factory=lambda: json.loads(frozen), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+# ----------------------------------------------------------------------------------------- loading
+
+def load_config(cls: type, path: str | Path | None = None, overrides: typing.Sequence[str] = (),
+                data: dict | None = None) -> Any:
+    """Build `cls` from a JSON file (or `data`) plus `--set key=value` overrides."""
+    source = str(path) if path is not None else "<defaults>"
+    raw: dict = {} if data is None else json.loads(json.dumps(data))
+    if path is not None:
+        raw = read_json(path)
+    raw.pop(SCHEMA_KEY, None)
+    from_cli: set[str] = set()
+    for item in overrides:
+        key, value = _parse_override(item)
+        _set_dotted(raw, key, value)
+        from_cli.add(key)
+    return _build(cls, raw, _Where(source, from_cli), prefix="")
+
+
+def read_json(path: str | Path) -> Any:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: config file not found")
+    try:
+        obj = json.loads(p.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise InputError(f"{p}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+    if not isinstance(obj, dict):
+        raise InputError(f"{p}: expected a JSON object at the top level, got {type(obj).__name__}")
+    return obj
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise InputError(f"--set {item!r}: expected key=value, e.g. --set train.lr=0.001")
+    key, text = item.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise InputError(f"--set {item!r}: empty key")
+    try:
+        value = json.loads(text)  # numbers, true/false/null, lists, objects, quoted strings
+    except json.JSONDecodeError:
+        value = text  # a bare string: --set name=my_run
+    return key, value
+
+
+def _set_dotted(raw: dict, key: str, value: Any) -> None:
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise InputError(f"--set {key}: '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+class _Where:
+    def __init__(self, source: str, from_cli: set[str]):
+        self.source, self.from_cli = source, from_cli
+
+    def error(self, key: str, message: str) -> InputError:
+        origin = f"--set {key}" if key in self.from_cli else f"{self.source}: key '{key}'"
+        return InputError(f"{origin}: {message}")
+
+
+def _build(cls: type, raw: Any, where: _Where, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise where.error(prefix.rstrip(".") or "<top>", f"expected an object (section), got {_show(raw)}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    hints = typing.get_type_hints(cls)
+    unknown = [k for k in raw if k not in fields]
+    if unknown:
+        k = unknown[0]
+        raise where.error(prefix + k, f"unknown key (expected one of: {', '.join(sorted(fields))})")
+    kwargs = {}
+    for name, f in fields.items():
+        key = prefix + name
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise where.error(key, f"missing required key ({_type_name(hints[name])})")
+            continue
+        value = _coerce(hints[name], raw[name], where, key)
+        kind = f.metadata.get("path")
+        if kind and value not in (None, ""):
+            p = Path(value)
+            if (kind == "file" and not p.is_file()) or (kind == "dir" and not p.is_dir()):
+                raise where.error(key, f"{kind} not found: {value}")
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except (ValueError, TypeError) as e:  # __post_init__ cross-field checks
+        raise where.error(prefix.rstrip(".") or "<top>", str(e)) from None
+
+
+def _coerce(tp: Any, value: Any, where: _Where, key: str) -> Any:
+    origin, args = get_origin(tp), get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(arg, value, where, key)
+            except InputError as e:
+                errors.append(e)
+        raise where.error(key, f"expected {_type_name(tp)}, got {_show(value)}")
+    if origin is Literal:
+        if value not in args:
+            raise where.error(key, f"expected one of {', '.join(json.dumps(a) for a in args)}, got {_show(value)}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, where, key + ".")
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise where.error(key, f"expected {_type_name(tp)}, got {_show(value)}")
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise where.error(key, f"expected a list of {len(args)} items, got {len(value)}")
+            return tuple(_coerce(a, v, where, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        item = args[0] if args else Any
+        out = [_coerce(item, v, where, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise where.error(key, f"expected {_type_name(tp)}, got {_show(value)}")
+        vt = args[1] if args else Any
+        return {str(k): _coerce(vt, v, where, f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise where.error(key, f"expected true or false, got {_show(value)}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise where.error(key, f"expected an integer, got {_show(value)}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise where.error(key, f"expected a number, got {_show(value)}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise where.error(key, f"expected a string, got {_show(value)}")
+        return value
+    raise TypeError(f"config type {tp!r} of {key} is not supported")  # a bug in a config class, not user input
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value)
+    return (text[:60] + "…") if len(text) > 60 else text
+
+
+def _type_name(tp: Any) -> str:
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args)
+    if origin is Literal:
+        return "one of " + ", ".join(json.dumps(a) for a in args)
+    if origin in (list, tuple):
+        return f"list of {_type_name(args[0])}" if args else "list"
+    if origin is dict:
+        return f"object of {_type_name(args[1])}" if args else "object"
+    if dataclasses.is_dataclass(tp):
+        return "section"
+    return {bool: "true/false", int: "integer", float: "number", str: "string", type(None): "null"}.get(tp, str(tp))
+
+
+# ------------------------------------------------------------------------------- dump, hash, help
+
+def to_dict(cfg: Any) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def config_hash(cfg: Any) -> str:
+    """sha256 over the canonical JSON of the fields that change results (option(hashed=False) excluded)."""
+    def strip(obj: Any) -> Any:
+        if dataclasses.is_dataclass(obj):
+            return {f.name: strip(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                    if f.metadata.get("hashed", True)}
+        if isinstance(obj, (list, tuple)):
+            return [strip(v) for v in obj]
+        if isinstance(obj, dict):
+            return {k: strip(v) for k, v in obj.items()}
+        return obj
+    blob = json.dumps(strip(cfg), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def describe(cls: type, prefix: str = "") -> list[str]:
+    """One line per option: dotted key, type, default, help (for `speechkd <stage> --help`)."""
+    lines = []
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        key, tp = prefix + f.name, hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            lines.append(f"  {key}.*  {f.metadata.get('help', '')}")
+            lines.extend(describe(tp, key + "."))
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else "REQUIRED")
+        lines.append(f"  {key} ({_type_name(tp)}, default {json.dumps(default)}): {f.metadata.get('help', '')}")
+    return lines
+
+
+def json_schema(cls: type, title: str | None = None) -> dict:
+    schema = _schema_of(cls)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["properties"][SCHEMA_KEY] = {"type": "string"}
+    if title:
+        schema["title"] = title
+    return schema
+
+
+def _schema_of(tp: Any) -> dict:
+    origin, args = get_origin(tp), get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        props, required = {}, []
+        for f in dataclasses.fields(tp):
+            prop = _schema_of(hints[f.name])
+            if f.metadata.get("help"):
+                prop["description"] = f.metadata["help"]
+            if f.default is not dataclasses.MISSING:
+                prop["default"] = f.default
+            elif f.default_factory is dataclasses.MISSING:
+                required.append(f.name)
+            props[f.name] = prop
+        out = {"type": "object", "properties": props, "additionalProperties": False}
+        if required:
+            out["required"] = required
+        return out
+    if origin in (Union, types.UnionType):
+        return {"anyOf": [_schema_of(a) for a in args]}
+    if origin is Literal:
+        return {"enum": list(args)}
+    if origin in (list, tuple):
+        return {"type": "array", "items": _schema_of(args[0]) if args else {}}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _schema_of(args[1]) if args else {}}
+    return {bool: {"type": "boolean"}, int: {"type": "integer"}, float: {"type": "number"},
+            str: {"type": "string"}, type(None): {"type": "null"}}.get(tp, {})
+
+
+# ---------------------------------------------------------------------------------- common base
+
+@dataclasses.dataclass
+class RunConfig:
+    """Fields every stage has: where its run directory is and which seed it uses."""
+    name: str = option("", "run name: the run directory is <runs_dir>/<profile>/<name> (default: the stage name)")
+    profile: str = option("embedded", "profile: embedded (generated data) or paper (real corpora)")
+    runs_dir: str = option("runs", "root of all run directories", hashed=False)
+    seed: int = option(1, "random seed of the run (python, numpy, torch)")

@@ -1,0 +1,153 @@
+"""Run directories: runs/<profile>/<name>/ with config.json, provenance.json, train_log.jsonl,
+checkpoints/, metrics.json and DONE (written last, atomically, holding the config hash).
+
+A stage does:
+    run = Run(cfg, stage="slu-finetune")
+    if run.is_done(): return run.metrics()        # same config already finished: skip
+    run.start()                                     # directory, config.json, provenance.json
+    ... train, run.log({...}) ...
+    run.finish(metrics)                             # metrics.json, then DONE
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .config import config_hash, to_dict
+from .fileio import write_json_atomic
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+_PACKAGES = ("speechkd", "torch", "numpy", "scipy", "soundfile", "kaldi_native_fbank", "sentencepiece",
+             "sacrebleu", "sacremoses", "jiwer", "espeakng-loader", "tensorboard")
+
+
+class Run:
+    def __init__(self, cfg: Any, stage: str):
+        self.cfg, self.stage = cfg, stage
+        self.name = cfg.name or stage
+        self.dir = Path(cfg.runs_dir) / cfg.profile / self.name
+        self.hash = config_hash(cfg)
+
+    # paths
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.dir / "checkpoints"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "train_log.jsonl"
+
+    @property
+    def done_path(self) -> Path:
+        return self.dir / "DONE"
+
+    # state
+    def is_done(self) -> bool:
+        try:
+            return json.loads(self.done_path.read_text())["config_hash"] == self.hash
+        except (OSError, ValueError, KeyError):
+            return False
+
+    def metrics(self) -> dict:
+        return json.loads((self.dir / "metrics.json").read_text())
+
+    def start(self) -> "Run":
+        """Create the directory. A directory left by a *different* config is moved aside (never mixed
+        with, never deleted); one left by the same config is kept so that training resumes."""
+        old = self.dir / "config.json"
+        if old.exists():
+            try:
+                old_hash = config_hash_of_file(old)
+            except (OSError, ValueError):
+                old_hash = None
+            if old_hash != self.hash:
+                aside = self.dir.with_name(f"{self.dir.name}.stale-{(old_hash or 'unknown')[:8]}")
+                shutil.rmtree(aside, ignore_errors=True)
+                self.dir.rename(aside)
+                print(f"[{self.stage}] config changed: previous run moved to {aside}", file=sys.stderr)
+        self.done_path.unlink(missing_ok=True)
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.dir / "config.json", {"stage": self.stage, "config_hash": self.hash,
+                                                     "config": to_dict(self.cfg)})
+        write_json_atomic(self.dir / "provenance.json", provenance())
+        return self
+
+    def log(self, record: dict) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+
+    def finish(self, metrics: dict) -> dict:
+        flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool)) or v is None}
+        if len(flat) != len(metrics):
+            raise ValueError(f"metrics.json must be one flat object; nested keys: {set(metrics) - set(flat)}")
+        write_json_atomic(self.dir / "metrics.json", flat)
+        write_json_atomic(self.done_path, {"config_hash": self.hash, "stage": self.stage,
+                                           "finished": _now()})
+        return flat
+
+
+def config_hash_of_file(path: Path) -> str:
+    return json.loads(Path(path).read_text())["config_hash"]
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def git_commit() -> dict:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True,
+                              timeout=10).stdout.strip()
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "", False
+    return {"commit": commit or "unknown", "dirty": dirty}
+
+
+def device_info() -> dict:
+    import torch
+    info = {"torch_threads": torch.get_num_threads(), "cuda": torch.version.cuda}
+    if torch.cuda.is_available():
+        info["device"] = torch.cuda.get_device_name(0)
+        info["gpus"] = torch.cuda.device_count()
+    else:
+        info["device"] = "cpu: " + _cpu_model()
+    info["cpus"] = os.cpu_count()
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def package_versions() -> dict:
+    out = {}
+    for name in _PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def provenance() -> dict:
+    return {"date": _now(), "git": git_commit(), "python": sys.version.split()[0],
+            "platform": platform.platform(), "host": socket.gethostname(), "argv": sys.argv,
+            "packages": package_versions(), **device_info()}
