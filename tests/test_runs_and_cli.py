@@ -1,0 +1,85 @@
+"""Run directories (config.json, provenance, DONE with hash, stale dirs moved aside) and the CLI contract."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from speechkd import cli
+from speechkd.config import RunConfig
+from speechkd.fileio import atomic_path, write_json_atomic
+from speechkd.runs import Run
+
+import pytest
+
+
+def test_run_lifecycle(tmp_path):
+    cfg = RunConfig(name="r1", runs_dir=str(tmp_path))
+    run = Run(cfg, stage="toy")
+    assert not run.is_done()
+    run.start()
+    assert run.dir == tmp_path / "embedded" / "r1"
+    conf = json.loads((run.dir / "config.json").read_text())
+    assert conf["config_hash"] == run.hash and conf["config"]["name"] == "r1"
+    prov = json.loads((run.dir / "provenance.json").read_text())
+    assert prov["packages"]["torch"].startswith("2.13") and "commit" in prov["git"] and prov["device"]
+    run.log({"update": 1, "loss": 2.0})
+    assert json.loads(run.log_path.read_text().splitlines()[0])["loss"] == 2.0
+    assert not run.is_done()  # nothing is complete before finish()
+    run.finish({"acc": 0.5})
+    assert run.is_done() and run.metrics() == {"acc": 0.5}
+    assert json.loads(run.done_path.read_text())["config_hash"] == run.hash
+    # same config: restarting keeps the directory (resume), different config: old dir moved aside
+    assert not Run(RunConfig(name="r1", runs_dir=str(tmp_path), seed=2), "toy").is_done()
+    Run(RunConfig(name="r1", runs_dir=str(tmp_path), seed=2), "toy").start()
+    stale = list((tmp_path / "embedded").glob("r1.stale-*"))
+    assert len(stale) == 1 and (stale[0] / "metrics.json").exists()
+
+
+def test_metrics_must_be_flat(tmp_path):
+    run = Run(RunConfig(name="r", runs_dir=str(tmp_path)), "toy").start()
+    with pytest.raises(ValueError, match="flat"):
+        run.finish({"a": {"b": 1}})
+    assert not run.done_path.exists()
+
+
+def test_atomic_write_leaves_old_file_on_failure(tmp_path):
+    target = tmp_path / "x.json"
+    write_json_atomic(target, {"v": 1})
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert json.loads(target.read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def _speechkd(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "speechkd.cli", *args], capture_output=True, text=True)
+
+
+def test_cli_lists_stages_and_stage_help():
+    out = _speechkd("--help")
+    assert out.returncode == 0 and "synth" in out.stdout
+    out = _speechkd("synth", "--help")
+    assert out.returncode == 0 and "config options" in out.stdout and "seed (integer" in out.stdout
+
+
+def test_cli_bad_config_exits_2_with_one_message(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"no_such_key": 1}')
+    out = _speechkd("synth", "--config", str(bad))
+    assert out.returncode == 2
+    assert "bad.json: key 'no_such_key': unknown key" in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    out = _speechkd("synth", "--config", str(tmp_path / "nope.json"))
+    assert out.returncode == 2 and "config file not found" in out.stderr
+
+
+def test_committed_schemas_are_current(tmp_path):
+    cli.write_schemas(tmp_path)
+    committed = Path(__file__).resolve().parents[1] / "configs" / "schemas"
+    for path in tmp_path.iterdir():
+        assert (committed / path.name).read_text() == path.read_text(), \
+            f"configs/schemas/{path.name} is stale: run `speechkd schema`"
