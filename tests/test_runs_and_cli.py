@@ -83,3 +83,11 @@ def test_committed_schemas_are_current(tmp_path):
     for path in tmp_path.iterdir():
         assert (committed / path.name).read_text() == path.read_text(), \
             f"configs/schemas/{path.name} is stale: run `speechkd schema`"
+
+
+def test_atomic_files_get_normal_permissions(tmp_path):
+    import os
+    write_json_atomic(tmp_path / "p.json", {})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o666 & ~umask

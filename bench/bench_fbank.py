@@ -1,0 +1,94 @@
+"""fbank extraction speed: x real time on one core (goal >= 1000x, see /work/shared/PERFORMANCE.md).
+
+Side by side on the same 60 s of deterministic audio, each side in its own single-threaded process
+(>= 3 processes x >= 10 timed calls after 3 warm-ups):
+  speechkd   speechkd.features.fbank.fbank
+  knf-naive  kaldi-native-fbank called the obvious way (numpy array in, np.stack of get_frame out)
+Usage: .venv/bin/python bench/bench_fbank.py [--processes 3] [--steps 10] [--seconds 60]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+SAMPLE_RATE = 16000
+
+
+def _audio(seconds: float):
+    import numpy as np
+    t = np.arange(int(seconds * SAMPLE_RATE)) / SAMPLE_RATE
+    rng = np.random.default_rng(0)
+    wave = 0.2 * np.sin(2 * np.pi * (200 + 50 * np.sin(2 * np.pi * 0.5 * t)) * t) + 0.02 * rng.standard_normal(len(t))
+    return wave.astype(np.float32)
+
+
+def _side(name: str):
+    if name == "speechkd":
+        from speechkd.features.fbank import fbank
+        return fbank
+    if name == "knf-naive":
+        import kaldi_native_fbank as knf
+        import numpy as np
+        opts = knf.FbankOptions()
+        opts.frame_opts.dither = 0.0
+        opts.mel_opts.num_bins = 80
+
+        def naive(wave):
+            computer = knf.OnlineFbank(opts)
+            computer.accept_waveform(SAMPLE_RATE, wave * 32768.0)
+            computer.input_finished()
+            return np.stack([computer.get_frame(i) for i in range(computer.num_frames_ready)])
+        return naive
+    raise SystemExit(f"unknown side {name}")
+
+
+def worker(name: str, steps: int, seconds: float) -> None:
+    fn, wave = _side(name), _audio(seconds)
+    for _ in range(3):
+        fn(wave)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        feats = fn(wave)
+        times.append(time.perf_counter() - start)
+    assert feats.shape == (1 + (len(wave) - 400) // 160, 80)
+    print(json.dumps({"side": name, "times": times}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--processes", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args.worker, args.steps, args.seconds)
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    results: dict[str, list[float]] = {"speechkd": [], "knf-naive": []}
+    for _ in range(args.processes):
+        for side in results:  # alternate sides so that machine noise hits both alike
+            cmd = [sys.executable, __file__, "--worker", side, "--steps", str(args.steps), "--seconds", str(args.seconds)]
+            if sys.platform.startswith("linux"):
+                cmd = ["taskset", "-c", "0"] + cmd  # one core
+            out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+            results[side] += json.loads(out.strip().splitlines()[-1])["times"]
+    print(f"fbank 80-dim on {args.seconds:.0f} s of 16 kHz audio, one core, "
+          f"{args.processes} processes x {args.steps} calls")
+    medians = {}
+    for side, times in results.items():
+        lo, med, hi = min(times), statistics.median(times), max(times)
+        medians[side] = med
+        print(f"  {side:10s} min {lo * 1e3:7.1f} ms  median {med * 1e3:7.1f} ms  max {hi * 1e3:7.1f} ms   "
+              f"x real time: median {args.seconds / med:7.0f}  (best {args.seconds / lo:.0f}, worst {args.seconds / hi:.0f})")
+    print(f"  speechkd / knf-naive time ratio (median): {medians['speechkd'] / medians['knf-naive']:.2f}")
+    print(f"  goal >= 1000x real time per core: {'MET' if args.seconds / medians['speechkd'] >= 1000 else 'NOT MET'}")
+
+
+if __name__ == "__main__":
+    main()
