@@ -91,3 +91,12 @@ def test_atomic_files_get_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_restart_cuts_a_half_written_log_line(tmp_path):
+    run = Run(RunConfig(name="r", runs_dir=str(tmp_path)), "toy").start()
+    run.log({"update": 1})
+    with open(run.log_path, "a") as f:
+        f.write('{"update": 2, "lo')  # what kill -9 in the middle of a write leaves
+    Run(RunConfig(name="r", runs_dir=str(tmp_path)), "toy").start().log({"update": 2})
+    assert [json.loads(l)["update"] for l in run.log_path.read_text().splitlines()] == [1, 2]

@@ -62,7 +62,15 @@ class Run:
 
     def start(self) -> "Run":
         """Create the directory. A directory left by a *different* config is moved aside (never mixed
-        with, never deleted); one left by the same config is kept so that training resumes."""
+        with, never deleted); one left by the same config is kept so that training resumes.
+        Under torchrun only rank 0 touches the file system; the other ranks wait for it."""
+        from .train import distributed
+        if distributed.is_main():
+            self._prepare()
+        distributed.barrier()
+        return self
+
+    def _prepare(self) -> None:
         old = self.dir / "config.json"
         if old.exists():
             try:
@@ -79,7 +87,7 @@ class Run:
         write_json_atomic(self.dir / "config.json", {"stage": self.stage, "config_hash": self.hash,
                                                      "config": to_dict(self.cfg)})
         write_json_atomic(self.dir / "provenance.json", provenance())
-        return self
+        _drop_partial_last_line(self.log_path)
 
     def log(self, record: dict) -> None:
         with open(self.log_path, "a", encoding="utf-8") as f:
@@ -93,6 +101,16 @@ class Run:
         write_json_atomic(self.done_path, {"config_hash": self.hash, "stage": self.stage,
                                            "finished": _now()})
         return flat
+
+
+def _drop_partial_last_line(path: Path) -> None:
+    """A run killed mid-write can leave half a JSON line at the end of the log: cut it before appending."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
 
 
 def config_hash_of_file(path: Path) -> str:

@@ -1,0 +1,81 @@
+"""Checkpoint files: atomic save, weights_only load with clear errors, and fairseq-style averaging."""
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from ..errors import InputError
+from ..fileio import atomic_path
+
+# fairseq <= 0.10 checkpoints carry their arguments as an argparse.Namespace: a known, harmless class
+SAFE_GLOBALS: tuple = (argparse.Namespace,)
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
+    """Write `state` with torch.save to a temp file, fsync, rename: readers see the old file or the new one."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
+                    extra_safe_globals: Sequence[Any] = ()) -> dict:
+    """torch.load(weights_only=True); InputError naming the file when it is missing, truncated, not a torch
+    checkpoint, or holds objects outside the allowlist."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: checkpoint not found")
+    try:
+        with torch.serialization.safe_globals([*SAFE_GLOBALS, *extra_safe_globals]):
+            state = torch.load(p, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"{p}: not loadable with weights_only=True (corrupt, or holds pickled objects): "
+                         f"{first}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"{p}: not a readable torch checkpoint ({first})") from None
+    if not isinstance(state, dict):
+        raise InputError(f"{p}: not a checkpoint (expected a dict, got {type(state).__name__})")
+    return state
+
+
+def model_state(state: dict, path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The model's state_dict inside a checkpoint (ours and fairseq's keep it under "model")."""
+    model = state.get("model")
+    if not isinstance(model, dict):
+        raise InputError(f"{path}: not a model checkpoint (no 'model' state dict; keys: {sorted(state)[:8]})")
+    return model
+
+
+def average_checkpoints(paths: Sequence[str | os.PathLike]) -> dict[str, torch.Tensor]:
+    """Mean of the model parameters of several checkpoints (fairseq scripts/average_checkpoints.py):
+    summed in file order, half precision promoted to float, floating tensors divided by N, integer
+    tensors (counters) floor-divided. Returns the averaged model state_dict."""
+    if not paths:
+        raise InputError("average_checkpoints: no checkpoint paths given")
+    total: dict[str, torch.Tensor] = {}
+    keys: list[str] | None = None
+    for path in paths:
+        params = model_state(load_checkpoint(path), path)
+        if keys is None:
+            keys = list(params)
+        elif list(params) != keys:
+            missing = sorted(set(keys) ^ set(params))[:5]
+            raise InputError(f"{path}: parameters differ from {paths[0]} (e.g. {missing}); "
+                             f"only checkpoints of the same model can be averaged")
+        for name, value in params.items():
+            value = value.float() if value.dtype == torch.half else value
+            if name in total:
+                total[name] = total[name] + value
+            else:
+                total[name] = value.clone()
+    n = len(paths)
+    for name, value in total.items():
+        total[name] = value.div_(n) if value.is_floating_point() else value // n
+    return total
