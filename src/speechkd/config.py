@@ -6,6 +6,7 @@ input files (InputError: file, key, what was expected), and returns the dataclas
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -26,6 +27,8 @@ def option(default: Any = dataclasses.MISSING, help: str = "", *, path: str | No
     meta = {"help": help, "path": path, "hashed": hashed}
     if isinstance(default, type) and dataclasses.is_dataclass(default):  # a nested section
         return dataclasses.field(default_factory=default, metadata=meta)
+    if dataclasses.is_dataclass(default):  # a nested section with non-default values
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     if isinstance(default, (list, dict)):  # mutable: every instance gets its own copy
         frozen = json.dumps(default)
         return dataclasses.field(default_factory=lambda: json.loads(frozen), metadata=meta)
@@ -98,8 +101,8 @@ class _Where:
 
 
 def _build(cls: type, raw: Any, where: _Where, prefix: str) -> Any:
-    if not isinstance(raw, dict):
-        raise where.error(prefix.rstrip(".") or "<top>", f"expected an object (section), got {_show(raw)}")
+    if not isinstance(raw, dict):  # only nested sections get here: the top level is checked by read_json
+        raise where.error(prefix.rstrip("."), f"expected an object (section), got {_show(raw)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     hints = typing.get_type_hints(cls)
     unknown = [k for k in raw if k not in fields]
@@ -123,7 +126,9 @@ def _build(cls: type, raw: Any, where: _Where, prefix: str) -> Any:
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as e:  # __post_init__ cross-field checks
-        raise where.error(prefix.rstrip(".") or "<top>", str(e)) from None
+        if not prefix:
+            raise InputError(f"{where.source}: {e}") from None
+        raise where.error(prefix.rstrip("."), str(e)) from None
 
 
 def _coerce(tp: Any, value: Any, where: _Where, key: str) -> Any:
