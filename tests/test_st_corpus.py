@@ -11,7 +11,8 @@ from speechkd.config import load_config
 from speechkd.data.manifests import read_s2t_tsv
 from speechkd.data.synth import st_corpus
 from speechkd.data.synth.st_corpus import (ST_COLUMNS, StCorpusSpec, TextParallelSpec, build_st_corpus,
-                                           build_text_parallel, n_fbank_frames)
+                                           build_text_parallel)
+from speechkd.features.fbank import num_frames as n_fbank_frames
 from speechkd.errors import InputError
 
 TINY = dict(n_train=12, n_dev=4, n_test=4, speakers_train=3, speakers_dev=2, speakers_test=2)

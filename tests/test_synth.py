@@ -12,7 +12,7 @@ from speechkd.data.audio import read_audio
 from speechkd.data.manifests import read_intent_dict, read_s2t_tsv, read_slu_csv
 from speechkd.data.synth import stage
 from speechkd.data.synth.fsc import FSC_INTENTS
-from speechkd.data.synth.read_speech import n_frames
+from speechkd.features.fbank import num_frames as n_frames
 from speechkd.data.synth.smartlights import SMARTLIGHTS_INTENTS
 from speechkd.data.synth.speakers import ENGLISH_VOICES, VARIANTS, speaker_pool, split_speakers
 from speechkd.data.synth.tts import CHUNK_SIZE, Speaker, synthesize

@@ -32,9 +32,10 @@ def set_deterministic() -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-def derive_seed(*parts: int) -> int:
-    """A 63-bit seed from integers (seed, epoch, rank, batch index...), stable across runs and platforms."""
-    digest = hashlib.sha256(",".join(str(int(p)) for p in parts).encode()).digest()
+def derive_seed(*parts: int | str) -> int:
+    """A 63-bit seed from integers and names (seed, epoch, rank, "fsc", split...), stable across runs,
+    platforms and Python's hash randomisation."""
+    digest = hashlib.sha256(",".join(str(p) for p in parts).encode()).digest()
     return int.from_bytes(digest[:8], "little") >> 1
 
 

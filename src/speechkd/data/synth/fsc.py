@@ -21,7 +21,8 @@ import numpy as np
 
 from ...config import option
 from . import slu_corpus
-from .speakers import speaker_pool, split_speakers
+from ...train.reproducibility import derive_seed
+from .speakers import speaker_splits
 
 LOCATIONS = ("bedroom", "kitchen", "washroom")
 LANGUAGES = ("Chinese", "English", "German", "Korean")
@@ -178,14 +179,12 @@ class FscSpec:
 
 def build_fsc(spec: FscSpec, out_dir: Path, seed: int, workers: int) -> dict:
     """Synthesise the corpus into out_dir; returns flat stats (fsc_<split>_utts, fsc_hours, ...)."""
-    pool = speaker_pool(spec.train_speakers + spec.valid_speakers + spec.test_speakers,
-                        slu_corpus.derive_seed(seed, "fsc-speakers"))
-    by_split = dict(zip(slu_corpus.SPLITS, split_speakers(pool, spec.train_speakers, spec.valid_speakers,
-                                                          spec.test_speakers)))
+    by_split = dict(zip(slu_corpus.SPLITS, speaker_splits(
+        spec.train_speakers, spec.valid_speakers, spec.test_speakers, derive_seed(seed, "fsc-speakers"))))
     utts, lengths = {}, {}
     for split, speakers in by_split.items():
         utts[split] = slu_corpus.plan_split(split, speakers, spec.utts_per_speaker, FSC_INTENTS, fsc_phrase,
-                                            slu_corpus.derive_seed(seed, "fsc"))
+                                            derive_seed(seed, "fsc"))
         lengths[split] = slu_corpus.synthesize_split(out_dir, utts[split], workers, f"fsc {split}")
         slu_corpus.write_split(out_dir, split, utts[split])
     slu_corpus.write_intents(out_dir, FSC_INTENTS)

@@ -23,9 +23,10 @@ from ...fileio import write_text_atomic
 from ..manifests import write_tsv
 from . import read_lexicon as L
 from .fsc import FSC_INTENTS, fsc_phrase
-from .slu_corpus import derive_seed
+from ...features.fbank import num_frames
+from ...train.reproducibility import derive_seed
 from .smartlights import SMARTLIGHTS_INTENTS, number_words, smartlights_phrase
-from .speakers import speaker_pool, split_speakers
+from .speakers import speaker_splits
 from .tts import TtsJob, synthesize_to_wavs
 
 COLUMNS = ("id", "audio", "n_frames", "tgt_text", "speaker", "src_text")
@@ -133,11 +134,6 @@ def sentence(rng: np.random.Generator, command_fraction: float) -> str:
     return command_sentence(rng) if rng.random() < command_fraction else read_sentence(rng)
 
 
-def n_frames(n_samples: int) -> int:
-    """10 ms fbank frames of a 25 ms window (kaldi snip_edges)."""
-    return max(0, 1 + (n_samples - 400) // 160)
-
-
 @dataclass
 class ReadSpec:
     train_speakers: int = option(40, "speakers in the training split")
@@ -150,9 +146,8 @@ class ReadSpec:
 
 
 def build_read(spec: ReadSpec, out_dir: Path, seed: int, workers: int) -> dict:
-    pool = speaker_pool(spec.train_speakers + spec.dev_speakers + spec.test_speakers,
-                        derive_seed(seed, "read-speakers"))
-    splits = split_speakers(pool, spec.train_speakers, spec.dev_speakers, spec.test_speakers)
+    splits = speaker_splits(spec.train_speakers, spec.dev_speakers, spec.test_speakers,
+                            derive_seed(seed, "read-speakers"))
     stats: dict = {}
     samples = 0
     for split, speakers in zip(SPLITS, splits):
@@ -167,7 +162,7 @@ def build_read(spec: ReadSpec, out_dir: Path, seed: int, workers: int) -> dict:
             jobs.append(TtsJob(text, spk, derive_seed(seed, "read-utt", split, k), str(out_dir / rel)))
         lengths = synthesize_to_wavs(jobs, workers=workers, desc=f"read {split}")
         for row, n in zip(rows, lengths):
-            row["n_frames"] = n_frames(n)
+            row["n_frames"] = num_frames(n)
         write_tsv(out_dir / f"{split}.tsv", rows, COLUMNS)
         samples += sum(lengths)
         stats[f"read_{split}_utts"] = len(rows)

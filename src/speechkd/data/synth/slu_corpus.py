@@ -5,24 +5,18 @@ Manifest paths are relative to the manifest's directory (the corpus root), as in
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from ...train.reproducibility import derive_seed
 from ..manifests import SluExample, write_intent_dict, write_slu_csv
 from .speakers import Speaker
 from .tts import SAMPLE_RATE, TtsJob, synthesize_to_wavs
 
 SPLITS = ("train", "valid", "test")
-
-
-def derive_seed(seed: int, *keys: object) -> int:
-    """A stable 31-bit seed from a base seed and names (independent of Python's hash randomisation)."""
-    blob = "/".join([str(seed), *map(str, keys)]).encode()
-    return int.from_bytes(hashlib.sha256(blob).digest()[:4], "little") & 0x7FFFFFFF
 
 
 @dataclass(frozen=True)

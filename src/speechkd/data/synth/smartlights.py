@@ -21,7 +21,8 @@ from ...config import option
 from ..audio import read_audio, write_audio
 from . import slu_corpus
 from .farfield import FarFieldParams, make_far_field
-from .speakers import speaker_pool, split_speakers
+from ...train.reproducibility import derive_seed
+from .speakers import speaker_splits
 
 SMARTLIGHTS_INTENTS: tuple[tuple[str, str, str], ...] = tuple(
     (name, "none", "none") for name in ("DecreaseBrightness", "IncreaseBrightness", "SetLightBrightness",
@@ -114,18 +115,16 @@ class SmartLightsSpec:
 def build_smartlights(spec: SmartLightsSpec, out_dir: Path, seed: int, workers: int) -> dict:
     """out_dir/close and out_dir/far; returns flat stats (smartlights_<split>_utts, smartlights_hours)."""
     close, far = out_dir / "close", out_dir / "far"
-    pool = speaker_pool(spec.train_speakers + spec.valid_speakers + spec.test_speakers,
-                        slu_corpus.derive_seed(seed, "smartlights-speakers"))
-    by_split = dict(zip(slu_corpus.SPLITS, split_speakers(pool, spec.train_speakers, spec.valid_speakers,
-                                                          spec.test_speakers)))
+    by_split = dict(zip(slu_corpus.SPLITS, speaker_splits(
+        spec.train_speakers, spec.valid_speakers, spec.test_speakers, derive_seed(seed, "smartlights-speakers"))))
     params = FarFieldParams((spec.rt60_min, spec.rt60_max), (spec.snr_min_db, spec.snr_max_db),
                             distance_m=spec.distance_m)
     utts, lengths = {}, {}
     for split, speakers in by_split.items():
         utts[split] = slu_corpus.plan_split(split, speakers, spec.utts_per_speaker, SMARTLIGHTS_INTENTS,
-                                            smartlights_phrase, slu_corpus.derive_seed(seed, "smartlights"))
+                                            smartlights_phrase, derive_seed(seed, "smartlights"))
         lengths[split] = slu_corpus.synthesize_split(close, utts[split], workers, f"smartlights {split}")
-        far_jobs = [(close / u.rel_path, far / u.rel_path, slu_corpus.derive_seed(u.seed, "far"), params)
+        far_jobs = [(close / u.rel_path, far / u.rel_path, derive_seed(u.seed, "far"), params)
                     for u in utts[split]]
         with multiprocessing.get_context("fork").Pool(max(1, workers)) as pool:
             pool.map(_write_far_field, far_jobs, chunksize=16)  # each file depends only on its own seed

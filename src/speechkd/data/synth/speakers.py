@@ -53,6 +53,12 @@ def speaker_pool(n: int, seed: int, voices: Sequence[str] = ENGLISH_VOICES,
     return out
 
 
+def speaker_splits(n_train: int, n_valid: int, n_test: int,
+                   seed: int) -> tuple[list[Speaker], list[Speaker], list[Speaker]]:
+    """A fresh pool of n_train + n_valid + n_test speakers, split into disjoint train/valid/test lists."""
+    return split_speakers(speaker_pool(n_train + n_valid + n_test, seed), n_train, n_valid, n_test)
+
+
 def split_speakers(speakers: Sequence[Speaker], n_train: int, n_valid: int,
                    n_test: int) -> tuple[list[Speaker], list[Speaker], list[Speaker]]:
     """Disjoint train/valid/test speaker lists, in pool order (the pool is already shuffled)."""

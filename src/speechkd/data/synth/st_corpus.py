@@ -19,7 +19,8 @@ from ...errors import InputError
 from ...fileio import write_json_atomic, write_text_atomic
 from ..manifests import S2T_COLUMNS, read_tsv, write_tsv
 from .ende_grammar import STYLE_NAMES, Pair, generate_pairs
-from .speakers import speaker_pool, split_speakers
+from ...features.fbank import num_frames
+from .speakers import speaker_splits
 from .tts import SAMPLE_RATE, TtsJob, synthesize_to_wavs
 
 ST_COLUMNS = S2T_COLUMNS + ("src_text",)
@@ -61,11 +62,6 @@ class TextParallelSpec:
             raise ValueError("n_train, n_valid and n_test must be >= 1")
 
 
-def n_fbank_frames(n_samples: int) -> int:
-    """10 ms frames of a 25 ms window at 16 kHz (kaldi's snip_edges): 1 + (n - 400) // 160."""
-    return 0 if n_samples < 400 else 1 + (n_samples - 400) // 160
-
-
 def _tts_seed(seed: int, index: int) -> int:
     return (seed * 1_000_003 + index) % (2 ** 31 - 1)
 
@@ -76,7 +72,7 @@ def build_st_corpus(spec: StCorpusSpec, out_dir: Path, workers: int) -> dict:
     sizes = {s: getattr(spec, f"n_{s}") for s in ST_SPLITS}
     pairs = generate_pairs(sum(sizes.values()), spec.seed, spec.style)
     counts = [getattr(spec, f"speakers_{s}") for s in ST_SPLITS]
-    voices = dict(zip(ST_SPLITS, split_speakers(speaker_pool(sum(counts), spec.seed), *counts)))
+    voices = dict(zip(ST_SPLITS, speaker_splits(*counts, spec.seed)))
     rows: list[dict] = []
     jobs: list[TtsJob] = []
     start = 0
@@ -97,7 +93,7 @@ def build_st_corpus(spec: StCorpusSpec, out_dir: Path, workers: int) -> dict:
     for split in ST_SPLITS:
         split_rows = [(r, n) for r, n in zip(rows, lengths) if r["split"] == split]
         for r, n in split_rows:
-            r["n_frames"] = n_fbank_frames(n)
+            r["n_frames"] = num_frames(n)
         write_tsv(out_dir / f"{split}.tsv", [r for r, _ in split_rows], ST_COLUMNS)
         stats["splits"][split] = {
             "utterances": len(split_rows),
