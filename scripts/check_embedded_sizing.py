@@ -83,7 +83,7 @@ class Task:
 @dataclasses.dataclass
 class C(RunConfig):
     pass
-cfg = C(name=f"sizing_fsc_e{epochs}_h{hidden}", runs_dir=runs_dir)
+cfg = C(name=f"sizing_{root.parent.name}_{root.name}_e{epochs}_h{hidden}", runs_dir=runs_dir)
 seed_everything(1)
 run = Run(cfg, "sizing").start()
 model = Model(); task = Task()
