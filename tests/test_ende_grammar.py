@@ -187,3 +187,13 @@ def test_output_does_not_depend_on_python_hash_seed():
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": str(h)}).stdout for h in (1, 2)}
     assert len(outs) == 1
+
+
+def test_english_inflection_shared_by_both_grammars():
+    from speechkd.data.synth.english_inflection import present_participle, regular_past, third_singular
+    assert [third_singular(v) for v in ("watch", "carry", "play", "go", "see")] == \
+        ["watches", "carries", "plays", "goes", "sees"]
+    assert [regular_past(v) for v in ("dance", "carry", "stop", "play", "walk")] == \
+        ["danced", "carried", "stopped", "played", "walked"]
+    assert [present_participle(v) for v in ("dance", "see", "run", "be", "dye")] == \
+        ["dancing", "seeing", "running", "being", "dyeing"]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .english_inflection import present_participle, regular_past, third_singular
+
 # ---------------------------------------------------------------------------------------------- nouns
 
 
@@ -191,22 +193,8 @@ def _en_forms(spec: str) -> tuple[str, str, str, str, str]:
     """'see/saw/seen' (irregular) or 'kick' (regular) -> base, 3sg, past, participle, -ing."""
     parts = spec.split("/")
     base = parts[0]
-    if base.endswith(("s", "sh", "ch", "x", "o")):
-        s3 = base + "es"
-    elif base.endswith("y") and base[-2] not in "aeiou":
-        s3 = base[:-1] + "ies"
-    else:
-        s3 = base + "s"
-    if base.endswith("e") and base not in ("see", "be"):
-        ing, reg = base[:-1] + "ing", base + "d"
-    elif base.endswith("y") and base[-2] not in "aeiou":
-        ing, reg = base + "ing", base[:-1] + "ied"
-    elif base in ("stop", "shop", "swim", "run", "get", "begin", "sit"):
-        ing, reg = base + base[-1] + "ing", base + base[-1] + "ed"
-    else:
-        ing, reg = base + "ing", base + "ed"
-    past, pp = (parts[1], parts[2]) if len(parts) == 3 else (reg, reg)
-    return base, s3, past, pp, ing
+    past, pp = (parts[1], parts[2]) if len(parts) == 3 else (regular_past(base),) * 2
+    return base, third_singular(base), past, pp, present_participle(base)
 
 
 # English head(/past/pp)[ tail][ ~ if the particle moves] = German infinitive | er-form | preterite |

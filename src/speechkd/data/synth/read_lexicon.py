@@ -2,6 +2,8 @@
 (lights, heat, kitchen, music, socks, ...) is included on purpose: pre-training should cover it."""
 from __future__ import annotations
 
+from .english_inflection import present_participle, regular_past, third_singular
+
 
 def _words(text: str) -> tuple[str, ...]:
     return tuple(text.split())
@@ -93,25 +95,4 @@ def plural(noun: str) -> str:
 def verb_forms(entry: str) -> tuple[str, str, str, str]:
     """'take:took' -> (take, takes, took, taking)."""
     base, _, past = entry.partition(":")
-    if base.endswith(("s", "x", "ch", "sh", "o")):
-        third = base + "es"
-    elif base.endswith("y") and base[-2] not in "aeiou":
-        third = base[:-1] + "ies"
-    else:
-        third = base + "s"
-    if not past:
-        if base.endswith("e"):
-            past = base + "d"
-        elif base.endswith("y") and base[-2] not in "aeiou":
-            past = base[:-1] + "ied"
-        elif base in ("drop", "plan", "stop", "hug", "shop", "wrap"):
-            past = base + base[-1] + "ed"
-        else:
-            past = base + "ed"
-    if base.endswith("e") and not base.endswith(("ee", "ye")):
-        ing = base[:-1] + "ing"
-    elif base in ("run", "swim", "sit", "drop", "stop", "wrap", "shop"):
-        ing = base + base[-1] + "ing"
-    else:
-        ing = base + "ing"
-    return base, third, past, ing
+    return base, third_singular(base), past or regular_past(base), present_participle(base)
