@@ -20,6 +20,7 @@ from ...fileio import write_json_atomic, write_text_atomic
 from ..manifests import S2T_COLUMNS, read_tsv, write_tsv
 from .ende_grammar import STYLE_NAMES, Pair, generate_pairs
 from ...features.fbank import num_frames
+from ...train.reproducibility import derive_seed
 from .speakers import speaker_splits
 from .tts import SAMPLE_RATE, TtsJob, synthesize_to_wavs
 
@@ -62,10 +63,6 @@ class TextParallelSpec:
             raise ValueError("n_train, n_valid and n_test must be >= 1")
 
 
-def _tts_seed(seed: int, index: int) -> int:
-    return (seed * 1_000_003 + index) % (2 ** 31 - 1)
-
-
 def build_st_corpus(spec: StCorpusSpec, out_dir: Path, workers: int) -> dict:
     """Synthesise the corpus into out_dir; returns per-split utterances, speakers, hours, distinct sentences."""
     out_dir = Path(out_dir)
@@ -81,11 +78,12 @@ def build_st_corpus(spec: StCorpusSpec, out_dir: Path, workers: int) -> dict:
         start += sizes[split]
         speakers = voices[split]
         order = [i % len(speakers) for i in range(len(split_pairs))]  # balanced, then shuffled
-        random.Random(f"st-speakers-{spec.seed}-{split}").shuffle(order)
+        random.Random(derive_seed(spec.seed, "st-speakers", split)).shuffle(order)
         for i, (pair, k) in enumerate(zip(split_pairs, order)):
             utt = f"{spec.style}-{split}-{i:05d}"
             rel = f"wav/{split}/{utt}.wav"
-            jobs.append(TtsJob(pair.en, speakers[k], _tts_seed(spec.seed, len(jobs)), str(out_dir / rel)))
+            seed = derive_seed(spec.seed, "st-utt", spec.style, len(jobs))
+            jobs.append(TtsJob(pair.en, speakers[k], seed, str(out_dir / rel)))
             rows.append({"split": split, "id": utt, "audio": rel, "tgt_text": pair.de,
                          "speaker": speakers[k].id, "src_text": pair.en})
     lengths = synthesize_to_wavs(jobs, workers=workers, desc=f"st {spec.style}")
@@ -149,7 +147,7 @@ def build_text_parallel(spec: TextParallelSpec, out_dir: Path, st_corpus_dirs: l
             taken += 1
         if taken < need:
             raise ValueError(f"could not draw {need} {style} pairs outside the ST dev/test sets")
-    random.Random(f"text-parallel-{spec.seed}").shuffle(kept)
+    random.Random(derive_seed(spec.seed, "text-parallel")).shuffle(kept)
     bounds = {"train": (0, spec.n_train), "valid": (spec.n_train, spec.n_train + spec.n_valid),
               "test": (spec.n_train + spec.n_valid, total)}
     stats: dict = {"excluded_st_dev_test": excluded, "splits": {}}

@@ -30,7 +30,7 @@ from .smartlights import SmartLightsSpec, build_smartlights
 from .st_corpus import StCorpusSpec, TextParallelSpec, build_st_corpus, build_text_parallel
 
 # bump when a generator changes its output for the same config, so old corpora are regenerated
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 ALL_CORPORA = ("fsc", "smartlights", "read", "st_mustc", "st_covost", "nmt_text")
 
