@@ -1,0 +1,275 @@
+"""Transformer building blocks shared by RoBERTa, s2t_transformer and the NMT transformer.
+
+Parameter names follow fairseq (fairseq/modules/{multihead_attention,transformer_layer}.py,
+fairseq/models/transformer/transformer_decoder.py) so fairseq state dicts load by name. Tensors are
+batch-first (B, T, C) — fairseq is time-first internally, which only changes layout, not numbers.
+Attention runs through F.scaled_dot_product_attention (fused kernels on CPU and GPU).
+
+Incremental decoding: `TransformerDecoder.forward(..., cache=DecoderCache())` processes only the
+last position of `prev_output_tokens` and keeps every layer's self-attention keys/values (and the
+encoder-attention keys/values, computed once); `DecoderCache.reorder(order)` follows beam search.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def make_positions(tokens: Tensor, padding_idx: int) -> Tensor:
+    """fairseq utils.make_positions: non-pad tokens get padding_idx+1, +2, ...; pads get padding_idx."""
+    mask = tokens.ne(padding_idx).int()
+    return (torch.cumsum(mask, dim=1).type_as(mask) * mask).long() + padding_idx
+
+
+class SinusoidalPositionalEmbedding(nn.Module):
+    """fairseq SinusoidalPositionalEmbedding (sin half then cos half, row padding_idx zero)."""
+
+    def __init__(self, embedding_dim: int, padding_idx: int, init_size: int = 1024):
+        super().__init__()
+        self.embedding_dim, self.padding_idx = embedding_dim, padding_idx
+        self.register_buffer("weights", self.table(init_size, embedding_dim, padding_idx), persistent=False)
+
+    @staticmethod
+    def table(num_embeddings: int, dim: int, padding_idx: int) -> Tensor:
+        half = dim // 2
+        freq = torch.exp(torch.arange(half, dtype=torch.float) * -(math.log(10000) / (half - 1)))
+        angles = torch.arange(num_embeddings, dtype=torch.float).unsqueeze(1) * freq.unsqueeze(0)
+        emb = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+        if dim % 2 == 1:
+            emb = torch.cat([emb, torch.zeros(num_embeddings, 1)], dim=1)
+        emb[padding_idx, :] = 0
+        return emb
+
+    def forward(self, tokens: Tensor, step: int | None = None) -> Tensor:
+        """tokens (B, T) (pad = padding_idx) -> (B, T, C). With `step`, the single position of an
+        incremental decoding step (fairseq: padding_idx + seq_len)."""
+        bsz, seq_len = tokens.shape
+        max_pos = self.padding_idx + 1 + (seq_len if step is None else step + 1)
+        if max_pos > self.weights.size(0):
+            self.weights = self.table(max_pos, self.embedding_dim, self.padding_idx).to(self.weights)
+        if step is not None:
+            return self.weights[self.padding_idx + step + 1].expand(bsz, 1, -1)
+        positions = make_positions(tokens, self.padding_idx)
+        return self.weights.index_select(0, positions.reshape(-1)).view(bsz, seq_len, -1)
+
+
+class LearnedPositionalEmbedding(nn.Embedding):
+    """fairseq LearnedPositionalEmbedding: rows = max_positions + padding_idx + 1."""
+
+    def __init__(self, max_positions: int, embedding_dim: int, padding_idx: int):
+        super().__init__(max_positions + padding_idx + 1, embedding_dim, padding_idx)
+        self.max_positions = max_positions
+
+    def forward(self, tokens: Tensor, step: int | None = None) -> Tensor:  # type: ignore[override]
+        if step is not None:
+            pos = torch.full((tokens.size(0), 1), self.padding_idx + step + 1, device=tokens.device)
+        else:
+            pos = make_positions(tokens, self.padding_idx)
+        if pos.max() >= self.num_embeddings:
+            raise ValueError(f"sequence of {tokens.size(1)} tokens exceeds max_positions {self.max_positions}")
+        return F.embedding(pos, self.weight, self.padding_idx)
+
+
+class MultiheadAttention(nn.Module):
+    """fairseq MultiheadAttention (q/k/v/out projections with bias) on SDPA."""
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0,
+                 kdim: int | None = None, vdim: int | None = None):
+        super().__init__()
+        if embed_dim % num_heads:
+            raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
+        self.embed_dim, self.num_heads, self.dropout = embed_dim, num_heads, dropout
+        self.head_dim = embed_dim // num_heads
+        self.k_proj = nn.Linear(kdim or embed_dim, embed_dim)
+        self.v_proj = nn.Linear(vdim or embed_dim, embed_dim)
+        self.q_proj = nn.Linear(embed_dim, embed_dim)
+        self.out_proj = nn.Linear(embed_dim, embed_dim)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # fairseq init: xavier_uniform with gain 1/sqrt(2) when q/k/v share a size, bias 0 on out_proj
+        for proj in (self.k_proj, self.v_proj, self.q_proj):
+            nn.init.xavier_uniform_(proj.weight, gain=1 / math.sqrt(2))
+        nn.init.xavier_uniform_(self.out_proj.weight)
+        nn.init.constant_(self.out_proj.bias, 0.0)
+
+    def _heads(self, x: Tensor) -> Tensor:
+        b, t, _ = x.shape
+        return x.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, query: Tensor, key: Tensor, key_padding_mask: Tensor | None = None,
+                causal: bool = False, cache: dict | None = None, static_kv: bool = False) -> Tensor:
+        """query (B, Tq, C), key=value (B, Tk, C); key_padding_mask (B, Tk) True at pads.
+        cache: per-layer dict; self-attention appends this step's k/v, static_kv (encoder attention)
+        computes k/v once and reuses them."""
+        q = self._heads(self.q_proj(query))
+        if cache is not None and static_kv and "k" in cache:
+            k, v = cache["k"], cache["v"]
+        else:
+            k, v = self._heads(self.k_proj(key)), self._heads(self.v_proj(key))
+            if cache is not None:
+                if not static_kv and "k" in cache:
+                    k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
+                cache["k"], cache["v"] = k, v
+        mask = None
+        if key_padding_mask is not None:
+            mask = ~key_padding_mask[:, None, None, :]
+            if causal:
+                mask = mask & torch.ones(q.size(2), k.size(2), dtype=torch.bool, device=q.device).tril(
+                    k.size(2) - q.size(2))
+            causal = False
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and q.size(2) > 1,
+                                             dropout_p=self.dropout if self.training else 0.0)
+        b, _, t, _ = out.shape
+        return self.out_proj(out.transpose(1, 2).reshape(b, t, self.embed_dim))
+
+
+def _activation(name: str):
+    if name == "relu":
+        return F.relu
+    if name == "gelu":
+        return F.gelu  # fairseq's gelu is the exact erf form
+    raise ValueError(f"unknown activation {name!r} (expected relu or gelu)")
+
+
+class _Residual:
+    """Pre-LN (normalize_before) or post-LN around a sublayer, as fairseq's layers do."""
+
+    @staticmethod
+    def pre(x: Tensor, norm: nn.LayerNorm, normalize_before: bool) -> Tensor:
+        return norm(x) if normalize_before else x
+
+    @staticmethod
+    def post(x: Tensor, norm: nn.LayerNorm, normalize_before: bool) -> Tensor:
+        return x if normalize_before else norm(x)
+
+
+class TransformerEncoderLayer(nn.Module):
+    def __init__(self, embed_dim: int, num_heads: int, ffn_dim: int, dropout: float = 0.1,
+                 attention_dropout: float = 0.0, activation_dropout: float = 0.0,
+                 activation: str = "relu", normalize_before: bool = False):
+        super().__init__()
+        self.self_attn = MultiheadAttention(embed_dim, num_heads, attention_dropout)
+        self.self_attn_layer_norm = nn.LayerNorm(embed_dim)
+        self.fc1, self.fc2 = nn.Linear(embed_dim, ffn_dim), nn.Linear(ffn_dim, embed_dim)
+        self.final_layer_norm = nn.LayerNorm(embed_dim)
+        self.dropout, self.activation_dropout = dropout, activation_dropout
+        self.activation_fn, self.normalize_before = _activation(activation), normalize_before
+
+    def _ffn(self, x: Tensor) -> Tensor:
+        residual = x
+        x = _Residual.pre(x, self.final_layer_norm, self.normalize_before)
+        x = F.dropout(self.activation_fn(self.fc1(x)), self.activation_dropout, self.training)
+        x = residual + F.dropout(self.fc2(x), self.dropout, self.training)
+        return _Residual.post(x, self.final_layer_norm, self.normalize_before)
+
+    def forward(self, x: Tensor, padding_mask: Tensor | None) -> Tensor:
+        residual = x
+        x = _Residual.pre(x, self.self_attn_layer_norm, self.normalize_before)
+        x = self.self_attn(x, x, key_padding_mask=padding_mask)
+        x = residual + F.dropout(x, self.dropout, self.training)
+        x = _Residual.post(x, self.self_attn_layer_norm, self.normalize_before)
+        return self._ffn(x)
+
+
+class TransformerDecoderLayer(TransformerEncoderLayer):
+    def __init__(self, embed_dim: int, num_heads: int, ffn_dim: int, dropout: float = 0.1,
+                 attention_dropout: float = 0.0, activation_dropout: float = 0.0,
+                 activation: str = "relu", normalize_before: bool = False, encoder_dim: int | None = None):
+        super().__init__(embed_dim, num_heads, ffn_dim, dropout, attention_dropout, activation_dropout,
+                         activation, normalize_before)
+        self.encoder_attn = MultiheadAttention(embed_dim, num_heads, attention_dropout,
+                                               kdim=encoder_dim, vdim=encoder_dim)
+        self.encoder_attn_layer_norm = nn.LayerNorm(embed_dim)
+
+    def forward(self, x: Tensor, encoder_out: Tensor, encoder_padding_mask: Tensor | None,  # type: ignore[override]
+                self_padding_mask: Tensor | None = None, cache: dict | None = None) -> Tensor:
+        residual = x
+        x = _Residual.pre(x, self.self_attn_layer_norm, self.normalize_before)
+        x = self.self_attn(x, x, key_padding_mask=self_padding_mask, causal=cache is None,
+                           cache=None if cache is None else cache.setdefault("self", {}))
+        x = residual + F.dropout(x, self.dropout, self.training)
+        x = _Residual.post(x, self.self_attn_layer_norm, self.normalize_before)
+        residual = x
+        x = _Residual.pre(x, self.encoder_attn_layer_norm, self.normalize_before)
+        x = self.encoder_attn(x, encoder_out, key_padding_mask=encoder_padding_mask,
+                              cache=None if cache is None else cache.setdefault("encoder", {}), static_kv=True)
+        x = residual + F.dropout(x, self.dropout, self.training)
+        x = _Residual.post(x, self.encoder_attn_layer_norm, self.normalize_before)
+        return self._ffn(x)
+
+
+class DecoderCache:
+    """Incremental state of a TransformerDecoder: per-layer key/value tensors (B, H, T, D)."""
+
+    def __init__(self) -> None:
+        self.layers: list[dict] = []
+        self.step = 0
+
+    def layer(self, i: int) -> dict:
+        while len(self.layers) <= i:
+            self.layers.append({})
+        return self.layers[i]
+
+    def reorder(self, order: Tensor) -> None:
+        """Select batch rows (beam search: hypotheses that survive a step)."""
+        for layer in self.layers:
+            for kv in layer.values():
+                for name in ("k", "v"):
+                    kv[name] = kv[name].index_select(0, order)
+
+
+class TransformerDecoder(nn.Module):
+    """fairseq TransformerDecoder (used by both the NMT transformer and s2t_transformer)."""
+
+    def __init__(self, embed_tokens: nn.Embedding, num_layers: int, num_heads: int, ffn_dim: int,
+                 dropout: float = 0.1, attention_dropout: float = 0.0, activation_dropout: float = 0.0,
+                 activation: str = "relu", normalize_before: bool = False, learned_pos: bool = False,
+                 max_positions: int = 1024, share_input_output_embed: bool = False,
+                 no_scale_embedding: bool = False, encoder_dim: int | None = None):
+        super().__init__()
+        dim, self.padding_idx = embed_tokens.embedding_dim, embed_tokens.padding_idx
+        self.embed_tokens = embed_tokens
+        self.embed_scale = 1.0 if no_scale_embedding else math.sqrt(dim)
+        self.embed_positions = (LearnedPositionalEmbedding(max_positions, dim, self.padding_idx) if learned_pos
+                                else SinusoidalPositionalEmbedding(dim, self.padding_idx))
+        self.layers = nn.ModuleList(
+            TransformerDecoderLayer(dim, num_heads, ffn_dim, dropout, attention_dropout, activation_dropout,
+                                    activation, normalize_before, encoder_dim) for _ in range(num_layers))
+        self.layer_norm = nn.LayerNorm(dim) if normalize_before else None
+        self.dropout = dropout
+        self.output_projection = nn.Linear(dim, embed_tokens.num_embeddings, bias=False)
+        if share_input_output_embed:
+            self.output_projection.weight = embed_tokens.weight
+        else:
+            nn.init.normal_(self.output_projection.weight, mean=0, std=dim ** -0.5)
+
+    def forward(self, prev_output_tokens: Tensor, encoder_out: Tensor, encoder_padding_mask: Tensor | None,
+                cache: DecoderCache | None = None, features_only: bool = False) -> Tensor:
+        """prev_output_tokens (B, U) -> logits (B, U, V); with `cache`, only the last position is
+        computed (B, 1, V) and the cache advances one step."""
+        if cache is not None:
+            step = prev_output_tokens.size(1) - 1
+            tokens = prev_output_tokens[:, -1:]
+            positions = self.embed_positions(tokens, step=step)
+            self_padding_mask = None
+        else:
+            tokens = prev_output_tokens
+            positions = self.embed_positions(tokens)
+            # targets are right-padded, so under the causal mask no real position sees a pad: fairseq's
+            # self-attention padding mask only changes outputs at pad positions, which every loss ignores;
+            # leaving it out keeps SDPA on its fused causal kernel
+            self_padding_mask = None
+        x = self.embed_scale * self.embed_tokens(tokens) + positions
+        x = F.dropout(x, self.dropout, self.training)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, encoder_out, encoder_padding_mask, self_padding_mask,
+                      cache=None if cache is None else cache.layer(i))
+        if self.layer_norm is not None:
+            x = self.layer_norm(x)
+        if cache is not None:
+            cache.step += 1
+        return x if features_only else self.output_projection(x)
