@@ -27,9 +27,11 @@ class Dictionary:
         self.indices: dict[str, int] = {}
         for sym in (BOS, PAD, EOS, UNK):
             self.add_symbol(sym, n=1)
-        self.nspecial = len(self.symbols)
         for sym in extra_special:
             self.add_symbol(sym, n=1)
+        # fairseq counts the extra special symbols as special: finalize() keeps them in place and
+        # save() leaves them out of the file (fairseq Dictionary.__init__ sets nspecial after adding them)
+        self.nspecial = len(self.symbols)
         self.bos_index, self.pad_index, self.eos_index, self.unk_index = 0, 1, 2, 3
 
     # --- access -------------------------------------------------------------------------------
@@ -115,6 +117,8 @@ class Dictionary:
             lines = path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             raise InputError(f"{path}: dictionary file not found") from None
+        except UnicodeDecodeError as e:
+            raise InputError(f"{path}: dictionary file is not UTF-8 ({e})") from None
         for lineno, line in enumerate(lines, 1):
             if not line.strip():
                 continue
@@ -123,17 +127,27 @@ class Dictionary:
             if len(fields) == 2 and fields[1] == OVERWRITE_FLAG:
                 overwrite = True
                 fields = fields[0].rsplit(" ", 1)
-            if len(fields) != 2 or not fields[1].lstrip("-").isdigit():
-                raise InputError(f"{path}:{lineno}: expected '<symbol> <count>' (fairseq dict.txt), got {line!r}")
-            sym, n = fields[0], int(fields[1])
+            try:
+                if len(fields) != 2:
+                    raise ValueError
+                sym, n = fields[0], int(fields[1])
+            except ValueError:
+                raise InputError(f"{path}:{lineno}: expected '<symbol> <count> [{OVERWRITE_FLAG}]'"
+                                 f" (fairseq dict.txt), got {line!r}") from None
             if sym in self.indices and not overwrite:
                 raise InputError(f"{path}:{lineno}: duplicate symbol {sym!r}; fairseq needs '{OVERWRITE_FLAG}'"
                                  " to allow it")
             self.add_symbol(sym, n, overwrite=overwrite)
 
     def save(self, path: str | Path) -> None:
-        body = "".join(f"{s} {c}\n" for s, c in zip(self.symbols[self.nspecial:], self.count[self.nspecial:]))
-        write_text_atomic(path, body)
+        """Writes the non-special symbols (madeupwords included) as fairseq's `save` does. A symbol that
+        repeats (loaded with `#fairseq:overwrite`) is written with the flag again, so the file loads back."""
+        seen: set[str] = set(self.symbols[: self.nspecial])
+        lines = []
+        for s, c in zip(self.symbols[self.nspecial:], self.count[self.nspecial:]):
+            lines.append(f"{s} {c} {OVERWRITE_FLAG}\n" if s in seen else f"{s} {c}\n")
+            seen.add(s)
+        write_text_atomic(path, "".join(lines))
 
     # --- encoding -----------------------------------------------------------------------------
     def encode_line(self, line: str, append_eos: bool = True, add_if_not_exist: bool = False,
@@ -162,5 +176,18 @@ class Dictionary:
 
 
 def remove_bpe(text: str, bpe_symbol: str = "@@ ") -> str:
-    """fairseq data_utils.post_process for subword-nmt/fastBPE continuation marks."""
+    """fairseq data_utils.post_process: `"@@ "`/`"@@"`/`"subword_nmt"` remove subword-nmt/fastBPE
+    continuation marks, `"sentencepiece"` joins pieces on U+2581, `"letter"` joins letters on `|`,
+    `"none"` keeps the text."""
+    if bpe_symbol == "sentencepiece":
+        return text.replace(" ", "").replace("\u2581", " ").strip()
+    if bpe_symbol == "letter":
+        return text.replace(" ", "").replace("|", " ").strip()
+    if bpe_symbol == "none":
+        return text
+    if bpe_symbol == "subword_nmt":
+        bpe_symbol = "@@ "
+    if bpe_symbol not in ("@@ ", "@@"):
+        raise ValueError(f"unknown post-process option {bpe_symbol!r}; expected '@@ ', '@@', 'subword_nmt',"
+                         " 'sentencepiece', 'letter' or 'none' (fairseq data_utils.post_process)")
     return (text + " ").replace(bpe_symbol, "").rstrip()
