@@ -8,6 +8,11 @@ Attention runs through F.scaled_dot_product_attention (fused kernels on CPU and 
 Incremental decoding: `TransformerDecoder.forward(..., cache=DecoderCache())` processes only the
 last position of `prev_output_tokens` and keeps every layer's self-attention keys/values (and the
 encoder-attention keys/values, computed once); `DecoderCache.reorder(order)` follows beam search.
+
+Beam search may pass an encoder output with one row per sentence while the decoder runs k beams per
+sentence (rows sentence-major): encoder attention then folds the k beams into the query length, so the
+encoder keys/values are projected and stored once per sentence instead of once per beam (fairseq gets
+the same saving from its "beamable" encoder-decoder attention).
 """
 from __future__ import annotations
 
@@ -114,6 +119,13 @@ class MultiheadAttention(nn.Module):
                 if not static_kv and "k" in cache:
                     k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
                 cache["k"], cache["v"] = k, v
+        b, h, t, d = q.shape
+        fold = b // k.size(0) if b != k.size(0) else 1
+        if fold != 1:
+            # k beams per key row (beam search over an unexpanded encoder output): beams become queries
+            if causal or b != fold * k.size(0):
+                raise ValueError(f"{b} query rows cannot share {k.size(0)} key rows")
+            q = q.view(k.size(0), fold, h, t, d).transpose(1, 2).reshape(k.size(0), h, fold * t, d)
         mask = None
         if key_padding_mask is not None:
             mask = ~key_padding_mask[:, None, None, :]
@@ -123,8 +135,11 @@ class MultiheadAttention(nn.Module):
             causal = False
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and q.size(2) > 1,
                                              dropout_p=self.dropout if self.training else 0.0)
-        b, _, t, _ = out.shape
-        return self.out_proj(out.transpose(1, 2).reshape(b, t, self.embed_dim))
+        if fold != 1:
+            out = out.view(k.size(0), h, fold, t, d).permute(0, 2, 3, 1, 4)
+        else:
+            out = out.transpose(1, 2)
+        return self.out_proj(out.reshape(b, t, self.embed_dim))
 
 
 def _activation(name: str):
@@ -214,12 +229,23 @@ class DecoderCache:
             self.layers.append({})
         return self.layers[i]
 
-    def reorder(self, order: Tensor) -> None:
-        """Select batch rows (beam search: hypotheses that survive a step)."""
+    def reorder(self, order: Tensor, encoder_order: Tensor | None = None) -> None:
+        """Select batch rows (beam search: hypotheses that survive a step). Self-attention states follow
+        `order`. Encoder-attention states follow `encoder_order` when given; otherwise they follow `order`
+        when they have one row per decoder row, and stay as they are when beams share them (their rows
+        are sentences, which only change when the caller passes encoder_order)."""
         for layer in self.layers:
-            for kv in layer.values():
+            for kind, kv in layer.items():
+                if not kv:
+                    continue
+                sel = order
+                if kind == "encoder":
+                    if encoder_order is not None:
+                        sel = encoder_order
+                    elif kv["k"].size(0) != order.numel():
+                        continue
                 for name in ("k", "v"):
-                    kv[name] = kv[name].index_select(0, order)
+                    kv[name] = kv[name].index_select(0, sel)
 
 
 class TransformerDecoder(nn.Module):
@@ -229,13 +255,17 @@ class TransformerDecoder(nn.Module):
                  dropout: float = 0.1, attention_dropout: float = 0.0, activation_dropout: float = 0.0,
                  activation: str = "relu", normalize_before: bool = False, learned_pos: bool = False,
                  max_positions: int = 1024, share_input_output_embed: bool = False,
-                 no_scale_embedding: bool = False, encoder_dim: int | None = None):
+                 no_scale_embedding: bool = False, encoder_dim: int | None = None,
+                 layernorm_embedding: bool = False):
         super().__init__()
         dim, self.padding_idx = embed_tokens.embedding_dim, embed_tokens.padding_idx
         self.embed_tokens = embed_tokens
         self.embed_scale = 1.0 if no_scale_embedding else math.sqrt(dim)
+        self.max_target_positions = max_positions
         self.embed_positions = (LearnedPositionalEmbedding(max_positions, dim, self.padding_idx) if learned_pos
                                 else SinusoidalPositionalEmbedding(dim, self.padding_idx))
+        # fairseq --layernorm-embedding: LayerNorm after token + position embeddings, before dropout
+        self.layernorm_embedding = nn.LayerNorm(dim) if layernorm_embedding else None
         self.layers = nn.ModuleList(
             TransformerDecoderLayer(dim, num_heads, ffn_dim, dropout, attention_dropout, activation_dropout,
                                     activation, normalize_before, encoder_dim) for _ in range(num_layers))
@@ -264,6 +294,8 @@ class TransformerDecoder(nn.Module):
             # leaving it out keeps SDPA on its fused causal kernel
             self_padding_mask = None
         x = self.embed_scale * self.embed_tokens(tokens) + positions
+        if self.layernorm_embedding is not None:
+            x = self.layernorm_embedding(x)
         x = F.dropout(x, self.dropout, self.training)
         for i, layer in enumerate(self.layers):
             x = layer(x, encoder_out, encoder_padding_mask, self_padding_mask,
