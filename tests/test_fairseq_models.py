@@ -3,6 +3,7 @@ recorded in tests/fixtures/fairseq/ (encoder states, decoder logits, incremental
 greedy hypotheses), the old checkpoint format, the state-dict upgrades, errors, --load-pretrained-encoder-from,
 and (when FAIRSEQ_PYTHON points at a python with fairseq) s2t_berard against fairseq run live."""
 import argparse
+import dataclasses
 import os
 import subprocess
 import textwrap
@@ -131,7 +132,7 @@ def test_old_and_new_checkpoint_formats_load(tmp_path):
 
 
 def test_old_decoder_version_drops_final_layer_norm(tmp_path):
-    """fairseq: decoder version <= 2 (or none stored) means no layer norm after the decoder stack."""
+    """fairseq: decoder version <= 2 (checkpoints without the weights) means no layer norm after the decoder stack."""
     model = _tiny_nmt(decoder_normalize_before=True)
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("decoder.layer_norm.")}
     args = argparse.Namespace(arch="transformer_tiny", encoder_layers=2, decoder_layers=2, encoder_embed_dim=16,
@@ -182,6 +183,18 @@ def test_load_pretrained_encoder_copies_only_the_encoder(tmp_path):
     small = S2TTransformerModel.build("s2t_transformer_s", 40, **{**kw, "encoder_ffn_embed_dim": 8})
     with pytest.raises(InputError, match=r"encoder\.transformer_layers\.0\.fc1\.weight"):
         load_pretrained_encoder(small, tmp_path / "asr.pt")
+
+
+def test_load_pretrained_encoder_from_fairseq_checkpoint():
+    """fairseq's --load-pretrained-encoder-from with an ASR checkpoint: an ST model with another vocabulary and
+    decoder gets exactly the checkpoint's encoder."""
+    ckpt, io = _fixture("s2t_transformer")
+    asr, _ = load_fairseq_model(ckpt)
+    st = S2TTransformerModel(dataclasses.replace(asr.cfg, vocab_size=77, decoder_layers=1))
+    load_pretrained_encoder(st, ckpt)
+    with torch.no_grad():
+        assert torch.equal(st.eval().encode(io["fbank"], io["fbank_lengths"]).out,
+                           asr.encode(io["fbank"], io["fbank_lengths"]).out)
 
 
 # --- s2t_berard against fairseq, run live -----------------------------------------------------------------------

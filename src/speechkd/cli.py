@@ -17,6 +17,19 @@ from .errors import InputError
 # name -> (module, one-line help). Order = the order a pipeline runs them.
 STAGES: dict[str, tuple[str, str]] = {
     "synth": ("speechkd.data.synth.stage", "generate the embedded corpora (TTS, grammars, far-field copy)"),
+    "slu-units": ("speechkd.slu.units_stage", "SLU: wav -> units (vq-wav2vec or k-means) + the seed's manifests"),
+    "slu-mlm-pretrain": ("speechkd.slu.mlm_pretrain", "SLU: MLM pre-training of a small VQ-BERT / text RoBERTa"),
+    "slu-text-finetune": ("speechkd.slu.text_finetune", "SLU: the text teacher (RoBERTa <s> -> Linear)"),
+    "slu-pt-kd": ("speechkd.slu.pt_kd", "SLU: PT-KD, VQ-BERT span MLM + <s> matched to the text RoBERTa's"),
+    "slu-am-pretrain": ("speechkd.slu.am_pretrain", "SLU: AM-PT, DS2 + character CTC on the frozen VQ-BERT"),
+    "slu-finetune": ("speechkd.slu.finetune", "SLU: VQ-BERT -> DS2 -> intent; FT-KD, AM-PT, DA, 10 % subset"),
+    "slu-infer": ("speechkd.slu.infer", "SLU: classify wav files with a saved slu-finetune run"),
+    "st-prep": ("speechkd.st.prep", "ST: fbank80.zip + S2T TSVs with src_text, Moses text, the expert's BPE"),
+    "st-train": ("speechkd.st.train", "ST: train ASR (asr), the NMT expert (nmt) or an ST student (st)"),
+    "st-generate": ("speechkd.st.generate", "ST: beam search (checkpoint averaging) -> hypotheses + fairseq logs"),
+    "st-score": ("speechkd.st.score", "ST: detokenised sacreBLEU / chrF++ / TER, or WER, of generated logs"),
+    "st-eval": ("speechkd.st.evaluate", "ST: st-generate + st-score on dev and test (the table runs)"),
+    "st-synthetic": ("speechkd.st.synthetic", "ST: ASR transcripts (+ expert translations) -> synthetic dataset"),
 }
 
 

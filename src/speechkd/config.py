@@ -100,7 +100,9 @@ class _Where:
         return InputError(f"{origin}: {message}")
 
 
-def _build(cls: type, raw: Any, where: _Where, prefix: str) -> Any:
+def _build(cls: type, raw: Any, where: _Where, prefix: str, base: Any = None) -> Any:
+    """`base`: the section's default instance (a field declared option(Section(x=1), ...)); keys the JSON omits
+    keep its values rather than the section class's defaults."""
     if not isinstance(raw, dict):  # only nested sections get here: the top level is checked by read_json
         raise where.error(prefix.rstrip("."), f"expected an object (section), got {_show(raw)}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
@@ -113,8 +115,15 @@ def _build(cls: type, raw: Any, where: _Where, prefix: str) -> Any:
     for name, f in fields.items():
         key = prefix + name
         if name not in raw:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            if base is not None:
+                kwargs[name] = copy.deepcopy(getattr(base, name))
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise where.error(key, f"missing required key ({_type_name(hints[name])})")
+            continue
+        if dataclasses.is_dataclass(hints[name]) and isinstance(raw[name], dict):
+            nested = getattr(base, name) if base is not None else (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+            kwargs[name] = _build(hints[name], raw[name], where, key + ".", nested)
             continue
         value = _coerce(hints[name], raw[name], where, key)
         kind = f.metadata.get("path")

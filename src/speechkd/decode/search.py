@@ -63,6 +63,8 @@ def greedy_tokens(model: Seq2SeqModel, enc: EncoderOut, max_len: int, bos: int =
     are ordinary tensors."""
     bsz = enc.out.size(0)
     device = enc.out.device
+    if bsz == 0:
+        return torch.empty(0, 0, dtype=torch.long, device=device), torch.empty(0, dtype=torch.long, device=device)
     with torch.inference_mode():
         out = torch.full((bsz, max_len + 1), pad, dtype=torch.long, device=device)
         lengths = torch.full((bsz,), max_len + 1, dtype=torch.long, device=device)
@@ -110,8 +112,12 @@ def beam_search(model: Seq2SeqModel, enc: EncoderOut, beam: int = 5, max_len_a: 
     max_len = max_decode_len(model, max_len_a, max_len_b, src_len)
     if min_len > max_len:
         raise ValueError(f"min_len {min_len} cannot be larger than max_len {max_len}")
+    if enc.out.size(0) == 0:
+        return []
     with torch.inference_mode():
-        return _beam_search(model, enc, beam, max_len, lenpen, min_len, unk_penalty, bos, eos, pad, unk)
+        nbests = _beam_search(model, enc, beam, max_len, lenpen, min_len, unk_penalty, bos, eos, pad, unk)
+    # ordinary tensors (not inference tensors), so that hypotheses may feed training (e.g. sequence-level KD)
+    return [[Hypothesis(h.tokens.clone(), h.score, h.positional_scores.clone()) for h in nbest] for nbest in nbests]
 
 
 def _beam_search(model, enc: EncoderOut, beam_size: int, max_len: int, lenpen: float, min_len: int,

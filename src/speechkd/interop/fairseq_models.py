@@ -4,8 +4,8 @@
 Namespaces and new `cfg` dicts, in_proj split), completes the arguments with the architecture's defaults the
 way fairseq's register_model_architecture functions do, applies fairseq's state-dict upgrades
 (TransformerEncoderLayer / TransformerDecoder.upgrade_state_dict_named: `layer_norms.N` renamed,
-`decoder.embed_out` -> `decoder.output_projection.weight`, no final layer norm for encoder version < 2 and
-decoder version <= 2) and loads the weights strictly.
+`decoder.embed_out` -> `decoder.output_projection.weight`, no final layer norm in checkpoints from before it
+existed: encoder version < 2 / decoder version <= 2, recognised by the missing weights) and loads strictly.
 Supported: `transformer*` (text NMT, incl. the WMT19 expert), `s2t_transformer*`, `s2t_berard*`.
 
 `load_pretrained_encoder(model, path)` is fairseq's --load-pretrained-encoder-from
@@ -64,9 +64,12 @@ def _rows(state: dict[str, Tensor], key: str, source: str) -> int:
     return int(state[key].shape[0])
 
 
-def _version(state: dict[str, Tensor], key: str) -> float:
-    value = state.get(key)
-    return 1.0 if value is None else float(value.reshape(-1)[0])
+def _without_final_norm(state: dict[str, Tensor], side: str) -> bool:
+    """fairseq's upgrade removes the layer norm after the stack for encoder version < 2 / decoder version <= 2
+    (checkpoints from before it existed), and then loads strictly: such checkpoints have no
+    `<side>.layer_norm.*` weights. We decide on the weights themselves, which agrees with fairseq on every
+    checkpoint fairseq loads and keeps the norm of files that carry its weights without a version entry."""
+    return f"{side}.layer_norm.weight" not in state
 
 
 def upgrade_transformer_state(state: dict[str, Tensor]) -> dict[str, Tensor]:
@@ -112,14 +115,9 @@ def load_state_strict(module: nn.Module, state: dict[str, Tensor], source: str, 
 def _build_transformer(arch: str, args: dict[str, Any], state: dict[str, Tensor], source: str) -> Seq2SeqModel:
     args = transformer_nmt.apply_arch(arch, args)
     state = upgrade_transformer_state(state)
-    if args["encoder_normalize_before"] and _version(state, "encoder.version") < 2:
-        args["no_encoder_final_norm"] = True
-    if args["decoder_normalize_before"] and _version(state, "decoder.version") <= 2:
-        args["no_decoder_final_norm"] = True
-    if args.get("no_encoder_final_norm"):
-        state = {k: v for k, v in state.items() if not k.startswith("encoder.layer_norm.")}
-    if args.get("no_decoder_final_norm"):
-        state = {k: v for k, v in state.items() if not k.startswith("decoder.layer_norm.")}
+    for side in ("encoder", "decoder"):
+        if args[f"{side}_normalize_before"] and _without_final_norm(state, side):
+            args[f"no_{side}_final_norm"] = True
     src_vocab = _rows(state, "encoder.embed_tokens.weight", source)
     tgt_vocab = _rows(state, "decoder.embed_tokens.weight", source) if "decoder.embed_tokens.weight" in state \
         else src_vocab
@@ -135,9 +133,8 @@ def _build_s2t(arch: str, args: dict[str, Any], state: dict[str, Tensor], source
     args = s2t_transformer.apply_arch(arch, args)
     arch_default_feats(args)
     state = upgrade_transformer_state(state)
-    if args["decoder_normalize_before"] and _version(state, "decoder.version") <= 2:
+    if args["decoder_normalize_before"] and _without_final_norm(state, "decoder"):
         args["no_decoder_final_norm"] = True
-        state = {k: v for k, v in state.items() if not k.startswith("decoder.layer_norm.")}
     if args["share_decoder_input_output_embed"]:
         state.setdefault("decoder.output_projection.weight", state.get("decoder.embed_tokens.weight"))
     model = S2TTransformerModel(S2TTransformerConfig.from_args(args, _rows(state, "decoder.embed_tokens.weight",

@@ -195,11 +195,8 @@ class BerardCache:
         if self.hiddens is not None:
             self.hiddens = [h.index_select(0, order) for h in self.hiddens]
             self.cells = [c.index_select(0, order) for c in self.cells]
-        if self.encoder_component is not None:
-            sel = encoder_order if encoder_order is not None else (
-                order if self.encoder_component.size(0) == order.numel() else None)
-            if sel is not None:
-                self.encoder_component = self.encoder_component.index_select(0, sel)
+        if self.encoder_component is not None and encoder_order is not None:  # None: encoder rows unchanged
+            self.encoder_component = self.encoder_component.index_select(0, encoder_order)
 
 
 class LSTMDecoder(nn.Module):

@@ -10,7 +10,8 @@ It is the batch-first subset of fairseq's FairseqEncoderDecoderModel that those 
   position is computed, (B, 1, V), and the cache advances one step (fairseq's incremental_state).
 - `forward(src, src_lengths, prev_output_tokens)` = decode(prev, encode(src, src_lengths)).
 - `reorder_encoder_out(enc, order)` selects rows (beam search), `cache.reorder(order, encoder_order=None)`
-  selects decoder rows (and, with encoder_order, the rows of states derived from the encoder output).
+  selects decoder rows; states derived from the encoder output follow encoder_order, the order the caller applied
+  to the encoder output (None: the encoder rows did not change).
 - `encoder_shared_across_beams`: True when `decode` accepts k·B decoder rows (sentence-major) for an encoder
   output of B rows; beam search then never copies the encoder output per beam.
 - `get_normalized_probs(logits)`: log-softmax in float32 (fairseq utils.log_softmax(x.float())).

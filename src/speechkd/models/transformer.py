@@ -7,7 +7,7 @@ Attention runs through F.scaled_dot_product_attention (fused kernels on CPU and 
 
 Incremental decoding: `TransformerDecoder.forward(..., cache=DecoderCache())` processes only the
 last position of `prev_output_tokens` and keeps every layer's self-attention keys/values (and the
-encoder-attention keys/values, computed once); `DecoderCache.reorder(order)` follows beam search.
+encoder-attention keys/values, computed once); `DecoderCache.reorder(order, encoder_order)` follows beam search.
 
 Beam search may pass an encoder output with one row per sentence while the decoder runs k beams per
 sentence (rows sentence-major): encoder attention then folds the k beams into the query length, so the
@@ -231,19 +231,19 @@ class DecoderCache:
 
     def reorder(self, order: Tensor, encoder_order: Tensor | None = None) -> None:
         """Select batch rows (beam search: hypotheses that survive a step). Self-attention states follow
-        `order`. Encoder-attention states follow `encoder_order` when given; otherwise they follow `order`
-        when they have one row per decoder row, and stay as they are when beams share them (their rows
-        are sentences, which only change when the caller passes encoder_order)."""
+        `order`. Encoder-attention states are projections of the encoder output: they follow
+        `encoder_order` (the order the caller applied to the encoder output) and stay as they are when it is
+        None, i.e. when the encoder rows did not change (beam search reorders hypotheses within a sentence,
+        whose encoder rows are identical)."""
         for layer in self.layers:
             for kind, kv in layer.items():
                 if not kv:
                     continue
                 sel = order
                 if kind == "encoder":
-                    if encoder_order is not None:
-                        sel = encoder_order
-                    elif kv["k"].size(0) != order.numel():
+                    if encoder_order is None:
                         continue
+                    sel = encoder_order
                 for name in ("k", "v"):
                     kv[name] = kv[name].index_select(0, sel)
 

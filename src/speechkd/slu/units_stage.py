@@ -1,0 +1,281 @@
+"""slu-units: wav -> discrete units, written in the seed's manifest format.
+
+(a) `vq_wav2vec` set: the released fairseq vq-wav2vec k-means model (conv feature extractor + k-means
+    quantiser, 2 groups, "a-b" tokens, 10 ms hop), as the authors' preprocessing.py / vq-wav2vec_featurize.py.
+(b) otherwise (the embedded default): a k-means unit tokenizer (tokenizers/units.py: product quantisation of the
+    80-dim utterance-CMVN fbank frame, 2 groups of `num_codes`, 10 ms hop) fitted on the read-speech train split
+    (the LibriSpeech stand-in VQ-BERT is pre-trained on), then applied to every corpus.
+
+SLU corpora: a directory with {train,valid,test}.csv in the seed's format (wav paths relative to the directory)
+and intent_dict, or FSC as released (data/{train,valid,test}_data.csv with FSC's header; its intent dict is then
+the sorted set of train intents). Read speech: fairseq S2T TSVs {train,dev,test}.tsv (audio = wav/flac path).
+Outputs are listed in slu/corpus.py. Token files are plain writes (thousands of them): the run's DONE, written
+last, is what says they are complete.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import multiprocessing
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ..data.audio import read_audio
+from ..data.manifests import (SluExample, read_intent_dict, read_s2t_tsv, read_slu_csv, write_intent_dict,
+                              write_slu_csv)
+from ..errors import InputError
+from ..fileio import write_json_atomic, write_text_atomic
+from ..config import option
+from ..runs import Run
+from ..tokenizers.units import UnitTokenizer, unit_dictionary
+from .common import SluRunConfig, data_path, require_file
+from .corpus import READ_SPLITS, SLU_SPLITS
+from .unit_source import SOURCE_FILE, UnitSource, stacked_features
+
+FSC_HEADER = ",path,speakerId,transcription,action,object,location"
+
+
+@dataclasses.dataclass
+class Config(SluRunConfig):
+    vq_wav2vec: str = option("", "released fairseq vq-wav2vec_kmeans.pt (relative to data_root); '' = fit the "
+                                 "k-means unit tokenizer on fbank frames of the read-speech train split")
+    corpora: dict[str, str] = option(
+        {"fsc": "data/embedded/fsc", "lights_close": "data/embedded/smartlights/close",
+         "lights_far": "data/embedded/smartlights/far"},
+        "SLU corpora: output name -> directory (relative to data_root) with {train,valid,test}.csv + intent_dict "
+        "in the seed's format, or FSC as released (data/*_data.csv)")
+    read: str = option("data/embedded/read", "read speech (LibriSpeech stand-in): directory with "
+                                             "{train,dev,test}.tsv S2T manifests; '' = none")
+    read_splits: list[str] = option(list(READ_SPLITS), "read-speech splits to tokenise")
+    num_codes: int = option(64, "k-means: codes per group (vocabulary up to num_codes^2 'a-b' units)")
+    stack_frames: int = option(1, "k-means: concatenate this many 10 ms frames per unit (1 = vq-wav2vec's "
+                                  "10 ms hop; the embedded profile uses 2, see slu/unit_source.py)")
+    kmeans_iters: int = option(20, "k-means: Lloyd iterations (stops early when assignments settle)")
+    fit_max_frames: int = option(50000, "k-means: at most this many frames (a fixed random sample of the "
+                                         "read train frames) to fit on")
+    device: str = option("cpu", "vq-wav2vec: torch device (cpu, cuda)", hashed=False)
+    workers: int = option(2, "processes computing fbank + units (k-means only; output is identical for any value)",
+                          hashed=False)
+
+    def __post_init__(self) -> None:
+        if not self.vq_wav2vec and not self.read:
+            raise ValueError("the k-means tokenizer is fitted on read speech: set read (or vq_wav2vec)")
+        if self.num_codes < 2 or self.kmeans_iters < 1 or self.fit_max_frames < 1 or self.stack_frames < 1:
+            raise ValueError("num_codes must be >= 2, kmeans_iters, fit_max_frames and stack_frames >= 1")
+        if self.vq_wav2vec and self.stack_frames != 1:
+            raise ValueError("stack_frames applies to the k-means tokenizer only (vq-wav2vec has its own 10 ms hop)")
+        bad = [n for n in self.corpora if not n or "/" in n or n == "read"]
+        if bad:
+            raise ValueError(f"corpora: invalid output name {bad[0]!r} (a plain directory name other than 'read')")
+
+
+# ---------------------------------------------------------------------------------------- inputs
+
+@dataclasses.dataclass
+class _Utt:
+    wav: Path
+    out: str          # token file path relative to the output manifest's directory
+
+
+def _read_fsc_original(path: Path, root: Path) -> list[SluExample]:
+    """FSC's data/<split>_data.csv: header ',path,speakerId,transcription,action,object,location'; wav paths
+    relative to the FSC root."""
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+    if not rows or ",".join(rows[0]) != FSC_HEADER:
+        raise InputError(f"{path}:1: expected FSC's header {FSC_HEADER!r}")
+    out = []
+    for n, r in enumerate(rows[1:], 2):
+        if len(r) != 7:
+            raise InputError(f"{path}:{n}: {len(r)} fields, expected 7 ({FSC_HEADER})")
+        idx, wav, speaker, text, action, obj, loc = r
+        out.append(SluExample(idx, str(root / wav), speaker, action, obj, loc, text))
+    return out
+
+
+def read_slu_corpus(directory: Path) -> tuple[dict[str, list[SluExample]], list[str]]:
+    """{split: examples with wav paths resolved}, intent list."""
+    fsc_original = (directory / "data" / "train_data.csv").is_file() and not (directory / "train.csv").is_file()
+    splits: dict[str, list[SluExample]] = {}
+    for split in SLU_SPLITS:
+        if fsc_original:
+            splits[split] = _read_fsc_original(directory / "data" / f"{split}_data.csv", directory)
+        else:
+            manifest = directory / f"{split}.csv"
+            splits[split] = [dataclasses.replace(e, path=str(Path(e.path) if Path(e.path).is_absolute()
+                                                             else directory / e.path))
+                             for e in read_slu_csv(manifest)]
+    intent_file = directory / "intent_dict"
+    if intent_file.is_file():
+        intents = read_intent_dict(intent_file)
+    elif fsc_original:
+        intents = sorted({e.intent for e in splits["train"]})
+    else:
+        raise InputError(f"{intent_file}: intent dict not found (one 'action object location' per line)")
+    return splits, intents
+
+
+# ------------------------------------------------------------------------------------ tokenising
+
+_FRAMES_CACHE: dict[str, np.ndarray] = {}
+
+
+def _features_job(job: tuple[str, int]) -> np.ndarray:
+    wav, stack = job
+    return stacked_features(read_audio(wav), stack)
+
+
+def _tokens_job(job: tuple[str, str, Any, int]) -> None:
+    wav, out, codebooks, stack = job
+    source = UnitSource(kmeans=UnitTokenizer(codebooks), stack=stack)
+    _write_tokens(Path(out), source.tokens(read_audio(wav)))
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)  # two processes on two cores: no intra-op threads on top
+
+
+def _write_tokens(path: Path, line: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(line + "\n", encoding="utf-8")
+
+
+class _Tokenise:
+    """Runs one tokenizer over lists of wavs: the k-means one in a process pool, vq-wav2vec in this process."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.pool = None
+        self.vq = None
+        self.kmeans: UnitTokenizer | None = None
+        if cfg.vq_wav2vec:
+            from ..models.vq_wav2vec import load_fairseq_vq_wav2vec
+            path = require_file(data_path(cfg, cfg.vq_wav2vec), "vq_wav2vec checkpoint")
+            self.vq = load_fairseq_vq_wav2vec(path).to(cfg.device)
+        elif cfg.workers > 1:
+            # fork before this process runs any multi-threaded torch op (k-means): forked OpenMP is not safe
+            self.pool = multiprocessing.get_context("fork").Pool(cfg.workers, initializer=_init_worker)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+
+    def features(self, wavs: Sequence[str]) -> list[np.ndarray]:
+        jobs = [(w, self.cfg.stack_frames) for w in wavs]
+        if self.pool is not None:
+            return self.pool.map(_features_job, jobs, chunksize=16)
+        return [_features_job(j) for j in jobs]
+
+    def write(self, items: Sequence[tuple[str, Path]], feats: Sequence[np.ndarray] | None = None) -> None:
+        """Token files for (wav, output path) items; `feats` = precomputed unit features of the same items."""
+        if self.vq is not None:
+            source = UnitSource(vq=self.vq, device=self.cfg.device)
+            for wav, out in items:
+                _write_tokens(out, source.tokens(read_audio(wav)))
+            return
+        assert self.kmeans is not None
+        if feats is not None:
+            for (_, out), f in zip(items, feats):
+                _write_tokens(out, self.kmeans.tokens(f))
+            return
+        jobs = [(wav, str(out), self.kmeans.codebooks, self.cfg.stack_frames) for wav, out in items]
+        if self.pool is not None:
+            self.pool.map(_tokens_job, jobs, chunksize=16)
+        else:
+            for job in jobs:
+                _tokens_job(job)
+
+
+def _fit(cfg: Config, feats: Sequence[np.ndarray]) -> tuple[UnitTokenizer, int]:
+    frames = np.concatenate(feats, axis=0)
+    if len(frames) > cfg.fit_max_frames:  # a fixed sample: the fit depends on the seed only
+        pick = np.sort(np.random.default_rng(cfg.seed).choice(len(frames), cfg.fit_max_frames, replace=False))
+        frames = frames[pick]
+    return UnitTokenizer.fit(torch.from_numpy(frames), cfg.num_codes, cfg.kmeans_iters, seed=cfg.seed), len(frames)
+
+
+def _safe_name(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+def run(cfg: Config) -> dict:
+    run_ = Run(cfg, stage="slu-units")
+    if run_.is_done():
+        print(f"[slu-units] {run_.dir} is done", file=sys.stderr)
+        return run_.metrics()
+    run_.start()
+    out = run_.dir
+    start = time.perf_counter()
+    metrics: dict[str, Any] = {}
+
+    # every input is read (and validated) before any work starts
+    slu = {name: read_slu_corpus(data_path(cfg, d)) for name, d in cfg.corpora.items()}
+    read_rows = {}
+    if cfg.read:
+        read_dir = data_path(cfg, cfg.read)
+        for split in cfg.read_splits:
+            rows = read_s2t_tsv(read_dir / f"{split}.tsv")
+            read_rows[split] = [(str(read_dir / r["audio"]), r["id"], r["tgt_text"]) for r in rows]
+    for name, d in cfg.corpora.items():
+        shutil.rmtree(out / name, ignore_errors=True)  # a rerun of an interrupted run starts clean
+    shutil.rmtree(out / "read", ignore_errors=True)
+
+    tok = _Tokenise(cfg)
+    try:
+        read_train_feats = None
+        if tok.vq is None:
+            if "train" not in read_rows:
+                raise InputError("read_splits: the k-means tokenizer is fitted on the read 'train' split")
+            read_train_feats = tok.features([w for w, _, _ in read_rows["train"]])
+            tok.kmeans, n_fit = _fit(cfg, read_train_feats)
+            tok.kmeans.save(out / "tokenizer.pt")
+            write_json_atomic(out / SOURCE_FILE, UnitSource(kmeans=tok.kmeans, stack=cfg.stack_frames).describe())
+            metrics["fit_frames"] = n_fit
+        else:
+            write_json_atomic(out / SOURCE_FILE, UnitSource(vq=tok.vq).describe(
+                str(data_path(cfg, cfg.vq_wav2vec).resolve())))
+
+        for split, rows in read_rows.items():
+            items = [(w, out / "read" / "tokens" / split / f"{_safe_name(i)}.txt") for w, i, _ in rows]
+            tok.write(items, read_train_feats if split == "train" else None)
+            lines = []
+            for (_, utt_id, text), (_, token_path) in zip(rows, items):
+                text_path = out / "read" / "transcripts" / split / f"{_safe_name(utt_id)}.txt"
+                _write_tokens(text_path, text)
+                lines.append(f"{token_path.relative_to(out / 'read')},{text_path.relative_to(out / 'read')}\n")
+            write_text_atomic(out / "read" / f"{split}.csv", "".join(lines))
+            metrics[f"read_{split}_utts"] = len(rows)
+        read_train_feats = None
+
+        for name, (splits, intents) in slu.items():
+            for split, examples in splits.items():
+                items = [(e.path, out / name / "tokens" / split / f"{n:05d}.txt") for n, e in enumerate(examples)]
+                tok.write(items)
+                write_slu_csv(out / name / f"{split}.csv",
+                              [dataclasses.replace(e, path=str(p.relative_to(out / name)))
+                               for e, (_, p) in zip(examples, items)])
+                metrics[f"{name}_{split}_utts"] = len(examples)
+            write_intent_dict(out / name / "intent_dict", intents)
+            metrics[f"{name}_intents"] = len(intents)
+    finally:
+        tok.close()
+
+    # the unit dictionary of the VQ-BERT pre-training corpus (bert_kmeans ships its own for the released model)
+    source = "read/train" if (out / "read" / "tokens" / "train").is_dir() else None
+    token_dirs = [out / "read" / "tokens" / "train"] if source else \
+        [out / name / "tokens" / "train" for name in cfg.corpora]
+    lines = [p.read_text(encoding="utf-8") for d in token_dirs for p in sorted(d.glob("*.txt"))]
+    dictionary = unit_dictionary(lines)
+    dictionary.save(out / "dict.txt")
+    metrics["dict_units"] = sum(1 for s in dictionary.symbols[dictionary.nspecial:] if not s.startswith("madeupword"))
+    metrics["tokenizer"] = "vq_wav2vec" if cfg.vq_wav2vec else "kmeans"
+    metrics["seconds"] = round(time.perf_counter() - start, 1)
+    print(f"[slu-units] {metrics}", file=sys.stderr)
+    return run_.finish(metrics)

@@ -1,0 +1,54 @@
+"""st-eval: st-generate then st-score in one run — what the table rows read (metrics dev_bleu, test_bleu, ...).
+
+For every (metric prefix -> split) in `splits` (default dev -> dev, test -> test; MuST-C's test is tst-COMMON):
+decode with the configured checkpoint and beam (generate.py), write generate-<split>.txt and hyps/<split>.txt, and
+score the log (score.py): <prefix>_bleu, <prefix>_chrf, <prefix>_ter with bleu/chrf/ter_signature for
+translation models, <prefix>_wer for ASR. An NMT model can be evaluated on the text of a speech corpus
+(data_run = that corpus's prep run: text/<split>.bpe.*), which is the expert's BLEU on CoVoST / MuST-C text.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from ..config import RunConfig, option
+from ..runs import Run
+from .generate import GenerationConfig, generate_split, pick_device
+from .models import load_trained_model
+from .paths import finished_run, is_current, start_run, upstream_state
+from .score import prefixed, score_asr, score_translation
+
+
+@dataclasses.dataclass
+class Config(RunConfig):
+    model_run: str = option("", "the st-train run to evaluate")
+    data_run: str = option("", "the st-prep run whose splits are decoded (default: the model's prep run)")
+    splits: dict[str, str] = option({"dev": "dev", "test": "test"}, "metric prefix -> split name")
+    generation: GenerationConfig = option(GenerationConfig, "search and checkpoint")
+    lang: str = option("", "reference language for detokenisation (default: en for ASR, the target language "
+                           "otherwise)")
+
+
+def run(cfg: Config) -> dict:
+    run_ = Run(cfg, stage="st-eval")
+    upstream = upstream_state(cfg, [cfg.model_run, cfg.data_run])
+    if is_current(run_, upstream):
+        print(f"[st-eval] {run_.name}: done (same config), skipped")
+        return run_.metrics()
+    model = load_trained_model(cfg, cfg.model_run, "model_run", cfg.generation.checkpoint)
+    data_dir = finished_run(cfg, cfg.data_run, "data_run") / "data" if cfg.data_run else model.prep_dir
+    lang = cfg.lang or ("en" if model.task == "asr" else model.config["data"].get("tgt_lang", "de"))
+    start_run(run_, upstream)
+    device = pick_device(cfg.generation.device)
+    metrics: dict = {"model_run": cfg.model_run, "task": model.task, "checkpoint": model.checkpoint,
+                     "beam": cfg.generation.beam}
+    start = time.perf_counter()
+    for prefix, split in cfg.splits.items():
+        refs, hyps, seconds = generate_split(model, data_dir, split, cfg.generation, run_.dir, device, cfg)
+        scores = score_asr(refs, hyps, lang) if model.task == "asr" else score_translation(refs, hyps, lang)
+        metrics.update(prefixed(prefix, scores))
+        metrics[f"{prefix}_decode_seconds"] = round(seconds, 2)
+    metrics["seconds"] = round(time.perf_counter() - start, 2)
+    shown = ", ".join(f"{k}={v}" for k, v in metrics.items() if k.endswith(("_bleu", "_wer", "_chrf")))
+    print(f"[st-eval] {run_.name}: {shown}")
+    return run_.finish(metrics)

@@ -1,0 +1,217 @@
+"""st-generate: decode a trained model on manifest splits with fairseq-generate's search and write its log.
+
+Model: checkpoint_best.pt, checkpoint_last.pt or the average of the last N epoch checkpoints (fairseq
+scripts/average_checkpoints.py --num-epoch-checkpoints N, what the S2T recipes evaluate). Search: beam 5,
+max_len = min(max_len_a·src_len + max_len_b, max positions − 1) with fairseq's defaults a=0, b=200, length
+penalty 1 (decode/search.py, fairseq's SequenceGenerator). Batches of up to max_tokens source frames/tokens,
+longest first, in the order fairseq's batching would run them.
+
+Outputs per split in the run directory: generate-<split>.txt, a fairseq-generate log (S- for text input, T- the
+reference from its token ids with <<unk>> escaped and BPE removed, H- the BPE pieces, D- the BPE-decoded
+hypothesis, P- base-2 positional scores; scores in base 2, the closing sacreBLEU/WER line), and
+hyps/<split>.txt, the D- hypotheses in manifest order (Moses-tokenised text, one per line).
+
+A cascade (an NMT model trained on audio batches with an ASR run, criterion cascade_nmt_imitkd) is decoded as the
+fork's generate_with_pipeline.py: its ASR transcribes, the NMT model translates the transcripts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+from ..config import RunConfig, option
+from ..data.batching import BucketBatchSampler
+from ..errors import InputError
+from ..fileio import write_text_atomic
+from ..interop.fairseq_generate import (GenerateHypothesis, GenerateRecord, sacrebleu_result_string,
+                                        wer_result_string, write_generate_log)
+from ..runs import Run
+from ..tokenizers.dictionary import Dictionary
+from ..train.batches import to_device
+from .data import SpeechDataset, TextDataset, resolve_source, resolve_target_field
+from .models import TrainedModel, load_trained_model
+from .paths import finished_run, is_current, start_run, upstream_state
+from .vocab import CODES_FILE, DICT_FILE, TextEncoder
+
+
+@dataclasses.dataclass
+class GenerationConfig:
+    checkpoint: str = option("best", "best, last, or average_last_N (mean of the last N epoch checkpoints)")
+    beam: int = option(5, "beam size (fairseq --beam)")
+    max_len_a: float = option(0.0, "max length = a·source length + b (fairseq --max-len-a)")
+    max_len_b: int = option(200, "fairseq --max-len-b")
+    lenpen: float = option(1.0, "length penalty (fairseq --lenpen)")
+    max_tokens: int = option(50000, "batch size limit in source frames / tokens (fairseq --max-tokens)")
+    device: Literal["auto", "cpu", "cuda"] = option("auto", "auto = cuda when available", hashed=False)
+
+    def __post_init__(self) -> None:
+        if self.beam < 1 or self.max_tokens < 1:
+            raise ValueError("generation: beam and max_tokens must be >= 1")
+
+
+@dataclasses.dataclass
+class Decoded:
+    index: int            # dataset index (fairseq's sample id)
+    tokens: torch.Tensor  # hypothesis ids ending with EOS
+    score: float          # natural-log score (normalised by length ** lenpen)
+    positional_scores: torch.Tensor
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise InputError("generation.device: cuda requested but no CUDA device is available")
+    return torch.device("cuda" if choice != "cpu" and torch.cuda.is_available() else "cpu")
+
+
+def decode_dataset(model: torch.nn.Module, dataset: Any, dictionary: Dictionary, gen: GenerationConfig,
+                   device: torch.device, beam: int | None = None) -> tuple[list[Decoded], list[list[int]]]:
+    """Best hypothesis per item, and the batches (lists of dataset indices, in decoding order)."""
+    from ..decode.search import beam_search
+    model = model.to(device).eval()
+    sampler = BucketBatchSampler(dataset.lengths, max(gen.max_tokens, int(dataset.lengths.max())), shuffle=False)
+    batches = sampler.global_batches(1)
+    out: list[Decoded] = []
+    order: list[list[int]] = []
+    with torch.inference_mode():
+        for spec in batches:
+            batch = to_device(dataset.collate(spec), device)
+            enc = model.encode(batch["source"], batch["source_lengths"])
+            hyps = beam_search(model, enc, beam or gen.beam, gen.max_len_a, gen.max_len_b, gen.lenpen,
+                               src_len=int(batch["source"].size(1)), bos=dictionary.eos(), eos=dictionary.eos(),
+                               pad=dictionary.pad(), unk=dictionary.unk())
+            indices = batch["index"].tolist()
+            order.append(indices)
+            for i, nbest in zip(indices, hyps):
+                best = nbest[0]
+                out.append(Decoded(i, best.tokens.cpu(), float(best.score), best.positional_scores.float().cpu()))
+    return out, order
+
+
+def generation_dataset(model: TrainedModel, data_dir: Path, split: str) -> Any:
+    """The split of an st-prep run's data dir as the model reads it (audio or BPE'd text)."""
+    conf = model.config
+    data_dict = Dictionary.load(data_dir / DICT_FILE)
+    if data_dict != model.dictionary:
+        raise InputError(f"{data_dir}: its dict.txt differs from the model's (prep run {conf['data']['prep_run']}): "
+                         "generate on data prepared with the same BPE codes and dictionary")
+    from .data import DataConfig
+    from ..config import load_config
+    data_cfg = load_config(DataConfig, data=conf["data"])
+    if resolve_source(data_cfg, model.task) == "text":
+        text = data_dir / "text"
+        return TextDataset.from_files(text / f"{split}.bpe.{data_cfg.src_lang}", text / f"{split}.bpe.{data_cfg.tgt_lang}",
+                                      model.dictionary)
+    target = TextEncoder.load(data_dir / CODES_FILE, data_dir / DICT_FILE)
+    gcmvn = data_dir / "gcmvn.npz" if data_cfg.cmvn == "global" else None
+    return SpeechDataset(data_dir / f"{split}.tsv", data_dir, target, resolve_target_field(data_cfg, model.task),
+                         data_cfg.cmvn, gcmvn)
+
+
+def reference_string(dataset: Any, index: int, dictionary: Dictionary) -> str | None:
+    """fairseq-generate's T- text: tgt_dict.string(target, escape_unk=True), BPE removed."""
+    tokens = dataset.target_tokens(index) if isinstance(dataset, SpeechDataset) else \
+        (dataset.targets[index] if dataset.targets is not None else None)
+    if tokens is None:
+        return None
+    return dictionary.string(tokens, bpe_symbol="@@ ", escape_unk=True)
+
+
+def to_records(decoded: list[Decoded], dataset: Any, dictionary: Dictionary) -> list[GenerateRecord]:
+    records = []
+    ln2 = math.log(2)
+    for d in decoded:
+        source = None
+        if isinstance(dataset, TextDataset):
+            source = dictionary.string(dataset.sources[d.index])
+        hyp = GenerateHypothesis(score=d.score / ln2, tokens=dictionary.string(d.tokens),
+                                 detok=dictionary.string(d.tokens, bpe_symbol="@@ "),
+                                 positional_scores=(d.positional_scores / ln2).tolist())
+        records.append(GenerateRecord(d.index, source, reference_string(dataset, d.index, dictionary), [hyp]))
+    return records
+
+
+def write_split_outputs(out_dir: Path, split: str, records: list[GenerateRecord], task: str, beam: int,
+                        n_items: int) -> tuple[list[str], list[str]]:
+    """generate-<split>.txt and hyps/<split>.txt; returns (references, hypotheses) in log order."""
+    refs = [r.target for r in records if r.target is not None]
+    hyps = [r.hypotheses[0].detok for r in records]
+    result = None
+    if len(refs) == len(records):
+        if task == "asr":
+            from ..metrics.asr import FAIRSEQ_S2T_RECIPE, wer
+            result = wer_result_string(wer(refs, hyps, **FAIRSEQ_S2T_RECIPE).score)
+        else:
+            result = sacrebleu_result_string(refs, hyps)
+    write_generate_log(out_dir / f"generate-{split}.txt", records, subset=split, beam=beam, result=result)
+    by_index = {r.sample_id: r.hypotheses[0].detok for r in records}
+    write_text_atomic(out_dir / "hyps" / f"{split}.txt", "".join(by_index[i] + "\n" for i in range(n_items)))
+    return refs, hyps
+
+
+def is_cascade(model: TrainedModel) -> bool:
+    """An NMT model trained on audio batches: the cascade's NMT part, which reads ASR transcripts."""
+    from .data import DataConfig
+    from ..config import load_config
+    return model.task == "nmt" and resolve_source(load_config(DataConfig, data=model.config["data"]), "nmt") == "audio"
+
+
+def cascade_dataset(cfg: Any, model: TrainedModel, data_dir: Path, split: str, gen: GenerationConfig,
+                    device: torch.device) -> TextDataset:
+    """The fork's generate_with_pipeline.py: the cascade's ASR model (criterion.asr_run of the NMT run) decodes the
+    audio with the configured beam, its BPE-decoded transcripts are BPE'd again with the NMT model's codes and
+    translated; the references are the split's tgt_text."""
+    asr_run = model.config.get("criterion", {}).get("asr_run", "")
+    asr = load_trained_model(cfg, asr_run, "model_run -> criterion.asr_run", gen.checkpoint)
+    speech = generation_dataset(asr, data_dir, split)
+    decoded, _ = decode_dataset(asr.model, speech, asr.dictionary, gen, device)
+    transcripts = {d.index: asr.dictionary.string(d.tokens, bpe_symbol="@@ ") for d in decoded}
+    bpe = TextEncoder.load(model.prep_dir / CODES_FILE, model.prep_dir / DICT_FILE).bpe
+    return TextDataset([bpe.apply(transcripts[i]) for i in range(len(speech))],
+                       [bpe.apply(row["tgt_text"]) for row in speech.rows], model.dictionary, name=f"{split} (ASR)")
+
+
+def generate_split(model: TrainedModel, data_dir: Path, split: str, gen: GenerationConfig, out_dir: Path,
+                   device: torch.device, cfg: Any = None) -> tuple[list[str], list[str], float]:
+    """Decode one split and write its outputs; cfg (the caller's config) locates a cascade's ASR run."""
+    start = time.perf_counter()
+    if is_cascade(model):
+        dataset = cascade_dataset(cfg, model, data_dir, split, gen, device)
+    else:
+        dataset = generation_dataset(model, data_dir, split)
+    decoded, _ = decode_dataset(model.model, dataset, model.dictionary, gen, device)
+    seconds = time.perf_counter() - start
+    records = to_records(decoded, dataset, model.dictionary)
+    refs, hyps = write_split_outputs(out_dir, split, records, model.task, gen.beam, len(dataset))
+    return refs, hyps, seconds
+
+
+@dataclasses.dataclass
+class Config(RunConfig):
+    model_run: str = option("", "the st-train run to decode with")
+    data_run: str = option("", "the st-prep run whose splits are decoded (default: the model's prep run); its "
+                               "dictionary must be the model's")
+    splits: list[str] = option(["dev", "test"], "manifest splits (speech: <split>.tsv; text: text/<split>.bpe.*)")
+    generation: GenerationConfig = option(GenerationConfig, "search and checkpoint")
+
+
+def run(cfg: Config) -> dict:
+    run_ = Run(cfg, stage="st-generate")
+    upstream = upstream_state(cfg, [cfg.model_run, cfg.data_run])
+    if is_current(run_, upstream):
+        print(f"[st-generate] {run_.name}: done (same config), skipped")
+        return run_.metrics()
+    model = load_trained_model(cfg, cfg.model_run, "model_run", cfg.generation.checkpoint)
+    data_dir = finished_run(cfg, cfg.data_run, "data_run") / "data" if cfg.data_run else model.prep_dir
+    start_run(run_, upstream)
+    device = pick_device(cfg.generation.device)
+    metrics: dict = {"model_run": cfg.model_run, "checkpoint": model.checkpoint, "beam": cfg.generation.beam}
+    for split in cfg.splits:
+        _, hyps, seconds = generate_split(model, data_dir, split, cfg.generation, run_.dir, device, cfg)
+        metrics[f"{split}_sentences"] = len(hyps)
+        metrics[f"{split}_seconds"] = round(seconds, 2)
+    return run_.finish(metrics)
