@@ -1,47 +1,86 @@
 #!/usr/bin/env bash
-# ./run_all.sh — regenerate every table of both papers.
-#   ./run_all.sh                          embedded profile: generated data, CPU, no download
-#   ./run_all.sh --stage N --stop-stage M run only stages N..M (see --help for the list)
-# Each stage is a `speechkd <stage> --config configs/<profile>/<x>.json` command; a stage whose run is
-# already DONE with the same config hash is skipped, an interrupted one resumes.
+# ./run_all.sh — regenerate every table of both papers (see --help).
+# Each stage below is a script or a `speechkd <stage> --config configs/<profile>/...json` command; a run that is
+# already DONE with the same config hash is skipped, an interrupted one resumes from its last checkpoint.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 profile=embedded
+data_root=""
 stage=0
 stop_stage=100
+only=""
+seeds=1
+gpus=1
+torchrun_args=""
 usage() {
   cat <<USAGE
-usage: ./run_all.sh [--profile embedded] [--stage N] [--stop-stage M]
+usage: ./run_all.sh [--profile embedded|paper] [--data-root DIR] [--stage N] [--stop-stage M]
+                    [--only slu|st] [--seeds K] [--gpus N] [--torchrun-args "ARGS"]
 stages:
-  0  install     create/reuse .venv (scripts/install.sh)
-  1  synth       generate the embedded corpora (configs/embedded/synth.json)
+  0  install   create/reuse .venv with the pinned dependencies (scripts/install.sh)
+  1  data      embedded: generate the corpora (speechkd synth, configs/embedded/synth.json)
+               paper: check that every corpus and checkpoint is under --data-root (speechkd preflight)
+  2  slu       every SLU run in dependency order (scripts/run_slu.sh; configs/<profile>/slu/)
+  3  st        every ST run in dependency order (scripts/run_st.sh; configs/<profile>/st/)
+  4  report    the paper tables and the report -> results/<profile>/ (speechkd report)
+options:
+  --profile      embedded (default: generated data, CPU, no download) or paper (real data, --data-root)
+  --only         run only one method's stages (the report still renders every table)
+  --seeds K      train every table row with seeds 1..K; tables show mean ± std
+  --gpus N       start training through torchrun with N processes (one per GPU)
+  --torchrun-args  extra torchrun arguments for several nodes, e.g.
+                 "--nnodes 2 --node-rank 0 --rdzv-backend c10d --rdzv-endpoint host0:29400"
 USAGE
 }
 while [ $# -gt 0 ]; do
   case "$1" in
     --profile) profile="$2"; shift 2 ;;
+    --data-root) data_root="$2"; shift 2 ;;
     --stage) stage="$2"; shift 2 ;;
     --stop-stage) stop_stage="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    --seeds) seeds="$2"; shift 2 ;;
+    --gpus) gpus="$2"; shift 2 ;;
+    --torchrun-args) torchrun_args="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "run_all.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
 done
-if [ "$profile" != embedded ]; then
-  echo "run_all.sh: profile '$profile' is not available yet (only: embedded)" >&2
-  exit 2
+bad() { echo "run_all.sh: $1" >&2; exit 2; }
+case "$profile" in embedded|paper) ;; *) bad "unknown profile '$profile' (embedded or paper)" ;; esac
+case "$only" in ""|slu|st) ;; *) bad "--only must be slu or st, not '$only'" ;; esac
+for n in "$stage" "$stop_stage" "$seeds" "$gpus"; do [[ "$n" =~ ^[0-9]+$ ]] || bad "expected a number, got '$n'"; done
+[ "$seeds" -ge 1 ] && [ "$gpus" -ge 1 ] || bad "--seeds and --gpus must be >= 1"
+if [ "$profile" = paper ] && [ -z "$data_root" ]; then bad "--profile paper needs --data-root DIR"; fi
+if [ -n "$data_root" ]; then
+  [ -d "$data_root" ] || bad "--data-root $data_root is not a directory"
+  data_root="$(cd "$data_root" && pwd)"
 fi
+export SPEECHKD_GPUS="$gpus" SPEECHKD_TORCHRUN_ARGS="$torchrun_args"
 
 start_all=$SECONDS
 run_stage() {  # run_stage N NAME command...
   local n="$1" name="$2"; shift 2
   if [ "$n" -lt "$stage" ] || [ "$n" -gt "$stop_stage" ]; then return 0; fi
   local t0=$SECONDS
-  echo "=== stage $n: $name"
+  echo "=== stage $n: $name ($(date +%H:%M:%S))"
   "$@"
   echo "=== stage $n: $name done in $((SECONDS - t0)) s (total $((SECONDS - start_all)) s)"
 }
+wanted() { [ -z "$only" ] || [ "$only" = "$1" ]; }
+
+common=(--seeds "$seeds")
+[ -n "$data_root" ] && common+=(--data-root "$data_root")
 
 run_stage 0 install scripts/install.sh
 export PATH="$PWD/.venv/bin:$PATH"
-run_stage 1 synth speechkd synth --config "configs/$profile/synth.json"
+if [ "$profile" = embedded ]; then
+  run_stage 1 data speechkd synth --config configs/embedded/synth.json
+else
+  run_stage 1 data speechkd preflight --set profile=paper --set "data_root=$data_root" --set "only=$only"
+fi
+wanted slu && run_stage 2 slu scripts/run_slu.sh "$profile" "${common[@]}"
+wanted st && run_stage 3 st scripts/run_st.sh "$profile" "${common[@]}"
+run_stage 4 report speechkd report --set "profile=$profile"
+echo "=== run_all.sh ($profile) finished in $((SECONDS - start_all)) s; results in results/$profile/"

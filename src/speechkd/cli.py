@@ -30,6 +30,8 @@ STAGES: dict[str, tuple[str, str]] = {
     "st-score": ("speechkd.st.score", "ST: detokenised sacreBLEU / chrF++ / TER, or WER, of generated logs"),
     "st-eval": ("speechkd.st.evaluate", "ST: st-generate + st-score on dev and test (the table runs)"),
     "st-synthetic": ("speechkd.st.synthetic", "ST: ASR transcripts (+ expert translations) -> synthetic dataset"),
+    "report": ("speechkd.tables.report", "paper tables (Markdown, CSV, LaTeX), plots and report.md of a profile"),
+    "preflight": ("speechkd.preflight", "paper profile: check that every corpus and checkpoint is under data_root"),
 }
 
 
@@ -43,6 +45,7 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Knowledge distillation for speech: every stage runs from a JSON config.",
         epilog="stages:\n" + "\n".join(f"  {n:<20} {h}" for n, (_, h) in STAGES.items()) +
                "\n\nother commands:\n  schema               write the JSON Schema of every stage config"
+               "\n  pending              which of the runs listed on stdin are not DONE (used by scripts/)"
                "\n\n`speechkd <stage> --help` lists every option of that stage's config.")
     sub = parser.add_subparsers(dest="command", metavar="<stage>")
     for name, (_, help_text) in STAGES.items():
@@ -50,6 +53,8 @@ def _build_parser() -> argparse.ArgumentParser:
         _add_stage_args(p)
     p = sub.add_parser("schema", help="write the JSON Schema of every stage config")
     p.add_argument("--out", default="configs/schemas", help="directory for <stage>.schema.json files")
+    sub.add_parser("pending", help="read runs from stdin, print those not DONE with their config's hash",
+                   description=pending_runs.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     return parser
 
 
@@ -81,12 +86,37 @@ def write_schemas(out: str | Path) -> list[Path]:
     return written
 
 
+def pending_runs(lines: list[str]) -> list[str]:
+    """Input: one run per line, tab-separated: TOKEN, STAGE, CONFIG, then `KEY=VALUE` overrides (as --set).
+    Output: the TOKENs whose run is not DONE with that resolved config's hash, in input order.
+
+    One process checks every run of a pipeline, so a rerun of finished stages costs one torch import
+    instead of one per run (the stages would skip them too, each after its own start-up)."""
+    from .runs import Run
+    out = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        fields = line.rstrip("\n").split("\t")
+        if len(fields) < 3 or fields[1] not in STAGES:
+            raise InputError(f"<stdin>:{number}: expected TOKEN<TAB>STAGE<TAB>CONFIG[<TAB>KEY=VALUE...], "
+                             f"got {line.strip()!r}")
+        token, stage, config, overrides = fields[0], fields[1], fields[2], fields[3:]
+        cfg = load_config(_stage_module(stage).Config, config, overrides)
+        if not Run(cfg, stage).is_done():
+            out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command is None:
             parser.print_help()
+            return 0
+        if args.command == "pending":
+            print("\n".join(pending_runs(sys.stdin.readlines())))
             return 0
         if args.command == "schema":
             for path in write_schemas(args.out):

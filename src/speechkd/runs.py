@@ -27,7 +27,7 @@ from .fileio import write_json_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _PACKAGES = ("speechkd", "torch", "numpy", "scipy", "soundfile", "kaldi_native_fbank", "sentencepiece",
-             "sacrebleu", "sacremoses", "jiwer", "espeakng-loader", "tensorboard")
+             "sacrebleu", "sacremoses", "jiwer", "espeakng-loader", "tensorboard", "matplotlib")
 
 
 class Run:
