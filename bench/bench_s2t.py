@@ -14,7 +14,9 @@ transformers (Speech2TextForConditionalGeneration with the same sizes, if import
 F.cross_entropy(label_smoothing=0.1), its beam search generate(num_beams=5, min/max_new_tokens=30)).
 
 Usage: .venv/bin/python bench/bench_s2t.py [--processes 3] [--steps 10] [--warmup 3] [--threads 2]
-       [--sides speechkd fairseq transformers]
+       [--sides speechkd fairseq transformers] [--clock wall|cpu]
+On a shared, loaded CPU machine 2-thread wall times swing widely: there, `--threads 1 --clock cpu` (process
+CPU time, every side alike) gives stable ratios.
 """
 from __future__ import annotations
 
@@ -43,14 +45,17 @@ def _batch(seed: int):
     return fbank, torch.full((BATCH,), FRAMES), prev, target
 
 
+CLOCK = time.perf_counter  # the worker sets time.process_time for --clock cpu
+
+
 def _timed(fn, warmup: int, steps: int) -> list[float]:
     for _ in range(warmup):
         fn()
     out = []
     for _ in range(steps):
-        start = time.perf_counter()
+        start = CLOCK()
         fn()
-        out.append(time.perf_counter() - start)
+        out.append(CLOCK() - start)
     return out
 
 
@@ -128,7 +133,8 @@ def worker_transformers(warmup: int, steps: int) -> dict:
 
 def run_side(side: str, args) -> dict | None:
     """One process of one side -> {"train_step_s": [...], "beam5_s": [...]}, or None when it cannot run."""
-    common = ["--warmup", str(args.warmup), "--steps", str(args.steps), "--threads", str(args.threads)]
+    common = ["--warmup", str(args.warmup), "--steps", str(args.steps), "--threads", str(args.threads),
+              "--clock", args.clock]
     if side == "fairseq":
         python = os.environ.get("FAIRSEQ_PYTHON")
         if not python or not (HERE / "ref_fairseq_s2t.py").exists():
@@ -167,10 +173,14 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--sides", nargs="+", default=["speechkd", "fairseq", "transformers"])
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                    help="cpu = process CPU time: robust on a shared, loaded machine with --threads 1")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         import torch
+        global CLOCK
+        CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
         torch.set_num_threads(args.threads)
         fn = {"speechkd": worker_speechkd, "transformers": worker_transformers}[args.worker]
         print(json.dumps(fn(args.warmup, args.steps)), flush=True)
@@ -192,7 +202,8 @@ def main() -> None:
             for m in MEASURES:
                 times[side][m].extend(result[m])
     print(f"s2t_transformer_s, batch {BATCH}x{FRAMES}x{FEATS}, {TGT_LEN} target tokens, vocab {VOCAB}, "
-          f"{args.threads} threads, {args.processes} processes x {args.steps} steps after {args.warmup} warm-ups")
+          f"{args.threads} threads, {args.clock} clock, {args.processes} processes x {args.steps} steps after "
+          f"{args.warmup} warm-ups")
     print(f"{'side':<14}{'measure':<14}{'min':>9}{'median':>9}{'max':>9}")
     medians: dict[str, dict[str, float]] = {}
     for side in sides:

@@ -1,9 +1,10 @@
 """fairseq reference side of the s2t benchmarks: train step and beam-5 decoding of s2t_transformer_s (fairseq-fixed).
 
-Runs INSIDE the throwaway fairseq venv (see scripts/make_fairseq_fixtures.py for how it is built); speechkd's
-benchmarks call it through the interpreter named by $FAIRSEQ_PYTHON, one process per repetition:
+Runs INSIDE the throwaway fairseq venv (built by scripts/install_fairseq_reference.sh, which prints the python);
+speechkd's benchmarks call it through the interpreter named by $FAIRSEQ_PYTHON, one process per repetition:
 
     TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 $FAIRSEQ_PYTHON bench/ref_fairseq_s2t.py [--warmup 3] [--steps 10] [--threads 2]
+        [--clock wall|cpu]   (cpu = process CPU time: stable on a shared, loaded machine with --threads 1)
 
 Standard batch of /work/shared/PERFORMANCE.md: s2t_transformer_s (12 enc / 6 dec layers, d 256, 4 heads, FFN 2048,
 conv subsampler 2 x k5 s2, 1024 channels), vocabulary 8000 (fairseq Dictionary: 4 specials + 7996 symbols), separate
@@ -75,6 +76,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
 
@@ -110,20 +112,22 @@ def main() -> None:
             hypos = generator.generate([model], gen_sample)
         assert all(h[0]["tokens"].numel() == TGT_LEN for h in hypos)
 
+    now = time.process_time if a.clock == "cpu" else time.perf_counter
+
     def timed(fn):
         for _ in range(a.warmup):
             fn()
         out = []
         for _ in range(a.steps):
-            t0 = time.perf_counter()
+            t0 = now()
             fn()
-            out.append(time.perf_counter() - t0)
+            out.append(now() - t0)
         return out
 
     train = timed(train_step)
     beam = timed(beam5)
     print(f"[ref_fairseq_s2t] fairseq {__import__('fairseq').__version__}, torch {torch.__version__}, "
-          f"{n_params / 1e6:.2f} M params, {a.threads} threads", file=sys.stderr)
+          f"{n_params / 1e6:.2f} M params, {a.threads} threads, {a.clock} clock", file=sys.stderr)
     print(json.dumps({"train_step_s": train, "beam5_s": beam}), flush=True)
 
 

@@ -2,8 +2,10 @@
 implementations of each formula, and the fork's / fairseq's code written out as coded."""
 from __future__ import annotations
 
-import importlib.util
 import math
+import os
+import subprocess
+import textwrap
 
 import pytest
 import torch
@@ -102,17 +104,40 @@ def test_label_smoothed_nll_matches_fairseq_formula(epsilon, ignore_index):
         torch.testing.assert_close(loss, nll)
 
 
-@pytest.mark.reference
-def test_label_smoothed_nll_matches_installed_fairseq():
-    if importlib.util.find_spec("fairseq") is None:
-        pytest.skip("fairseq(-fixed) is not installed: compared with the formula written out instead")
+FAIRSEQ_LS_SCRIPT = textwrap.dedent("""
+    import sys, torch
     from fairseq.criterions.label_smoothed_cross_entropy import label_smoothed_nll_loss
+    io = torch.load(sys.argv[1])
+    V = io["lprobs"].size(-1)
+    out = {}
+    for eps, ignore in io["cases"]:
+        loss, nll = label_smoothed_nll_loss(io["lprobs"].view(-1, V).clone(), io["target"].view(-1), eps,
+                                            ignore_index=ignore)
+        out[(eps, ignore)] = (loss, nll)
+    torch.save(out, sys.argv[2])
+    """)
+
+
+@pytest.mark.reference
+def test_label_smoothed_nll_matches_installed_fairseq(tmp_path):
+    """fairseq-fixed's own label_smoothed_nll_loss, run by $FAIRSEQ_PYTHON (scripts/install_fairseq_reference.sh)."""
+    python = os.environ.get("FAIRSEQ_PYTHON")
+    if not python:
+        pytest.skip("FAIRSEQ_PYTHON (a python with fairseq-fixed) is not set: compared with the formula written out "
+                    "instead")
     logits, _, target = _batch(2, B=4, U=6, V=11)
     lprobs = F.log_softmax(logits, dim=-1)
-    ref = label_smoothed_nll_loss(lprobs.view(-1, 11), target.view(-1), 0.1, ignore_index=PAD)
-    ours = label_smoothed_nll(lprobs, target, 0.1, PAD)
-    torch.testing.assert_close(ours[0], ref[0])
-    torch.testing.assert_close(ours[1], ref[1])
+    cases = [(eps, ignore) for eps in (0.0, 0.1, 0.3) for ignore in (PAD, None)]
+    torch.save({"lprobs": lprobs, "target": target, "cases": cases}, tmp_path / "in.pt")
+    (tmp_path / "ref.py").write_text(FAIRSEQ_LS_SCRIPT)
+    subprocess.run([python, str(tmp_path / "ref.py"), str(tmp_path / "in.pt"), str(tmp_path / "out.pt")],
+                   check=True, capture_output=True, env={**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"})
+    ref = torch.load(tmp_path / "out.pt", weights_only=False)
+    assert sorted(ref, key=str) == sorted(cases, key=str)
+    for eps, ignore in cases:
+        ours = label_smoothed_nll(lprobs, target, eps, ignore)
+        torch.testing.assert_close(ours[0], ref[(eps, ignore)][0])
+        torch.testing.assert_close(ours[1], ref[(eps, ignore)][1])
 
 
 # ---- word-level KD / ImitKD-full ----------------------------------------------------------------------------------
