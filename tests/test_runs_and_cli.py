@@ -100,3 +100,34 @@ def test_restart_cuts_a_half_written_log_line(tmp_path):
         f.write('{"update": 2, "lo')  # what kill -9 in the middle of a write leaves
     Run(RunConfig(name="r", runs_dir=str(tmp_path)), "toy").start().log({"update": 2})
     assert [json.loads(l)["update"] for l in run.log_path.read_text().splitlines()] == [1, 2]
+
+
+def test_pending_lists_runs_not_done_and_what_reads_them(tmp_path):
+    """`speechkd pending` (the pipelines' one-process skip check): a run is pending unless DONE with its config's
+    hash; a run that recorded what it read (upstream.json) is pending when that changed or is itself pending."""
+    from speechkd.data.synth import stage as synth
+    from speechkd.config import load_config
+    config = Path(cli.__file__).resolve().parents[2] / "configs" / "embedded" / "synth.json"
+    runs = f"runs_dir={tmp_path}"
+
+    def line(token, *overrides):
+        return "\t".join([token, "synth", str(config), runs, *overrides]) + "\n"
+
+    def finish(*overrides):
+        run = Run(load_config(synth.Config, config, [runs, *overrides]), "synth")
+        run.dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(run.done_path, {"config_hash": run.hash, "stage": "synth"})
+        return run
+
+    up = finish("name=up")
+    down = finish("name=down")
+    write_json_atomic(down.dir / "upstream.json", {"up": up.done_path.read_text()})
+    finish("name=other", "seed=3")
+    lines = [line("up", "name=up"), line("down", "name=down"), line("other", "name=other", "seed=4")]
+    assert cli.pending_runs(lines) == ["other"]  # other: DONE, but with another config (seed 3)
+    write_json_atomic(up.done_path, {"config_hash": up.hash, "stage": "synth", "finished": "again"})
+    assert cli.pending_runs(lines) == ["down", "other"]  # up was redone since down read it
+    up.done_path.unlink()
+    assert cli.pending_runs(lines) == ["up", "down", "other"]  # up will be redone: down after it
+    with pytest.raises(cli.InputError, match="<stdin>:1"):
+        cli.pending_runs(["just-a-token\n"])

@@ -88,12 +88,15 @@ def write_schemas(out: str | Path) -> list[Path]:
 
 def pending_runs(lines: list[str]) -> list[str]:
     """Input: one run per line, tab-separated: TOKEN, STAGE, CONFIG, then `KEY=VALUE` overrides (as --set).
-    Output: the TOKENs whose run is not DONE with that resolved config's hash, in input order.
+    Output: the TOKENs whose run is not current, in input order. Current = DONE with the resolved config's hash
+    and, for stages that record the runs they read (upstream.json), made from those runs as they are now and
+    from none that is itself pending here (it will be redone first, so what reads it must be redone after).
 
     One process checks every run of a pipeline, so a rerun of finished stages costs one torch import
-    instead of one per run (the stages would skip them too, each after its own start-up)."""
+    instead of one per run (each stage would skip itself too, after its own start-up)."""
     from .runs import Run
-    out = []
+    from .st.paths import UPSTREAM_FILE
+    runs = []  # (token, run name, current, names of the runs it read)
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -102,10 +105,27 @@ def pending_runs(lines: list[str]) -> list[str]:
             raise InputError(f"<stdin>:{number}: expected TOKEN<TAB>STAGE<TAB>CONFIG[<TAB>KEY=VALUE...], "
                              f"got {line.strip()!r}")
         token, stage, config, overrides = fields[0], fields[1], fields[2], fields[3:]
-        cfg = load_config(_stage_module(stage).Config, config, overrides)
-        if not Run(cfg, stage).is_done():
-            out.append(token)
-    return out
+        run = Run(load_config(_stage_module(stage).Config, config, overrides), stage)
+        upstream: dict[str, str] = {}
+        current = run.is_done()
+        if current and (run.dir / UPSTREAM_FILE).is_file():
+            try:
+                upstream = json.loads((run.dir / UPSTREAM_FILE).read_text(encoding="utf-8"))
+            except ValueError:
+                current = False
+            for name, done in upstream.items():
+                path = run.dir.parent / name / "DONE"
+                current = current and (path.read_text(encoding="utf-8") if path.is_file() else "") == done
+        runs.append((token, run.name, current, set(upstream)))
+    pending = {name for _, name, current, _ in runs if not current}
+    changed = True
+    while changed:  # what reads a pending run is pending too
+        changed = False
+        for _, name, _, reads in runs:
+            if name not in pending and reads & pending:
+                pending.add(name)
+                changed = True
+    return [token for token, name, _, _ in runs if name in pending]
 
 
 def main(argv: list[str] | None = None) -> int:
