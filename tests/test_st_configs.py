@@ -1,0 +1,64 @@
+"""The ST configs: every file loads with its stage, every table run exists, and the students of one table
+(corpus x architecture) differ only in what the row name says: the criterion and, for the T rows, the synthetic
+training data. Without this, a row's number could come from a different budget than its neighbours'."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from speechkd import cli
+from speechkd.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = ("embedded", "paper")
+ROWS = {"nll": ("label_smoothed_nll", False), "kd": ("word_kd", False), "kdt": ("word_kd", True),
+        "imitkd_full": ("imitkd_full", False), "imitkdt_full": ("imitkd_full", True)}
+
+
+def configs(profile: str) -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((REPO / "configs" / profile / "st").glob("*.json"))}
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_config_loads_with_its_stage_and_is_named_after_its_file(profile):
+    for name, raw in configs(profile).items():
+        stage = raw["$schema"].split("/")[-1].split(".")[0]
+        assert stage in cli.STAGES and raw["name"] == name and raw["profile"] == profile
+        load_config(cli._stage_module(stage).Config, REPO / "configs" / profile / "st" / f"{name}.json")
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_table_runs_exist(profile):
+    have = configs(profile)
+    for table in ("st_mustc", "st_covost2"):
+        spec = json.loads((REPO / "configs" / "tables" / f"{table}.json").read_text())
+        for row in spec["rows"]:
+            for run in row["runs"].values():
+                assert run in have, f"{profile}: {table} row {row['id']} needs configs/{profile}/st/{run}.json"
+                assert have[run]["model_run"] in have, f"{run}: its model_run has no config"
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+@pytest.mark.parametrize("corpus", ("mustc", "covost2"))
+@pytest.mark.parametrize("arch", ("transformer", "rnn"))
+def test_rows_of_a_table_differ_only_in_the_method(profile, corpus, arch):
+    have = configs(profile)
+    common = None
+    for row, (criterion, synthetic) in ROWS.items():
+        raw = copy.deepcopy(have[f"st_{corpus}_{arch}_{row}"])
+        assert raw["criterion"]["name"] == criterion, row
+        assert (raw["data"].get("train_run") == f"synthetic_{corpus}") == synthetic, row
+        for key in ("name", "criterion"):
+            raw.pop(key)
+        for key in ("train_run", "train_subset"):
+            raw["data"].pop(key, None)
+        raw["train"].pop("log_interval", None)
+        common = common or raw
+        assert raw == common, f"st_{corpus}_{arch}_{row} differs from the other rows beyond its method"
+    kd = [have[f"st_{corpus}_{arch}_{r}"]["criterion"] for r in ROWS if r != "nll"]
+    assert all(c.get("expert") == kd[0].get("expert") for c in kd)
+    imit = [have[f"st_{corpus}_{arch}_{r}"]["criterion"]["kd"] for r in ("imitkd_full", "imitkdt_full")]
+    assert imit[0] == imit[1]
