@@ -3,32 +3,22 @@ the paper, and the paper configs carry the authors' hyperparameters."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from speechkd import cli
+from pipeline_configs import PROFILES, REPO, assert_every_config_loads
+from pipeline_configs import configs as method_configs
 from speechkd.config import load_config
 from speechkd.slu import finetune, text_finetune
 
-REPO = Path(__file__).resolve().parents[1]
-PROFILES = ("embedded", "paper")
-
 
 def configs(profile: str) -> dict[str, dict]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted((REPO / "configs" / profile / "slu").glob("*.json"))}
-
-
-def stage_of(cfg: dict) -> str:
-    return cfg["$schema"].split("/")[-1].split(".")[0]
+    return method_configs(profile, "slu")
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_config_loads_with_its_stage_and_is_named_after_its_file(profile):
-    for name, raw in configs(profile).items():
-        stage = stage_of(raw)
-        assert stage in cli.STAGES and raw["name"] == name and raw["profile"] == profile
-        load_config(cli._stage_module(stage).Config, REPO / "configs" / profile / "slu" / f"{name}.json")
+    assert_every_config_loads(profile, "slu")
 
 
 @pytest.mark.parametrize("profile", PROFILES)

@@ -5,29 +5,22 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 
-from speechkd import cli
-from speechkd.config import load_config
-
-REPO = Path(__file__).resolve().parents[1]
-PROFILES = ("embedded", "paper")
+from pipeline_configs import PROFILES, REPO, assert_every_config_loads
+from pipeline_configs import configs as method_configs
 ROWS = {"nll": ("label_smoothed_nll", False), "kd": ("word_kd", False), "kdt": ("word_kd", True),
         "imitkd_full": ("imitkd_full", False), "imitkdt_full": ("imitkd_full", True)}
 
 
 def configs(profile: str) -> dict[str, dict]:
-    return {p.stem: json.loads(p.read_text()) for p in sorted((REPO / "configs" / profile / "st").glob("*.json"))}
+    return method_configs(profile, "st")
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 def test_every_config_loads_with_its_stage_and_is_named_after_its_file(profile):
-    for name, raw in configs(profile).items():
-        stage = raw["$schema"].split("/")[-1].split(".")[0]
-        assert stage in cli.STAGES and raw["name"] == name and raw["profile"] == profile
-        load_config(cli._stage_module(stage).Config, REPO / "configs" / profile / "st" / f"{name}.json")
+    assert_every_config_loads(profile, "st")
 
 
 @pytest.mark.parametrize("profile", PROFILES)

@@ -37,7 +37,7 @@ from ..runs import Run
 from ..train.config import TrainConfig
 from ..train.reproducibility import seed_everything
 from ..train.trainer import Trainer
-from .batching import BatchConfig, batch_rng, eval_batches, load_best_weights, pad, train_sampler
+from .batching import BatchConfig, batch_rng, eval_batches, pad, train_sampler
 from .bundle import save_bundle
 from .common import SluRunConfig, data_path, finished_run, one_of, require_file, run_dir
 from .corpus import SLU_SPLITS, SluSplit, encode_units, read_intents, read_slu_split, stratified_subset
@@ -46,7 +46,7 @@ from .feature_cache import cached_features
 from .speech_model import Ds2Config, SpeechIntentModel, load_am_into
 from .teacher import load_teacher
 from .text import encode_for_finetuning
-from .text_finetune import evaluate
+from .text_finetune import evaluate, score_best_epoch
 
 PAPER_TRAIN = TrainConfig(optimizer="adam", lr=1e-4, betas=[0.9, 0.999], eps=1e-6, weight_decay=0.01,
                           scheduler="exponential", lr_decay=1 / 1.05, min_lr=1e-8, max_epochs=100,
@@ -245,12 +245,7 @@ def run(cfg: Config) -> dict:
     task = FinetuneTask(cfg, splits, units, feats, teacher, vq.dictionary.index("<mask>"), vq.dictionary.pad(),
                         vq.model.embed_dim)
     metrics = Trainer(cfg.train, run_, model, task).fit()
-    best_epoch = load_best_weights(run_, model)
-    model.eval()
-    with torch.no_grad():
-        for split in ("valid", "test"):
-            for k, v in evaluate(model, task.eval[split], task.logits).items():
-                metrics[f"{split}_{k}"] = v
+    best_epoch = score_best_epoch(run_, model, task.eval, task.logits, metrics)
     metrics.update({"best_epoch": best_epoch, "train_utterances": len(splits["train"]),
                     "full_train_utterances": full_train, "pt_kd": use_pt_kd, "am_pt": am_path is not None,
                     "ft_kd": cfg.ft_kd, "da": cfg.da.token_masking or cfg.da.emb_masking,

@@ -55,6 +55,19 @@ def evaluate(model: torch.nn.Module, batches: list[dict], logits_of) -> dict[str
     return {"loss": total / max(n, 1), "accuracy": 100.0 * correct / max(n, 1)}
 
 
+def score_best_epoch(run_, model: torch.nn.Module, eval_batches_of: dict[str, list[dict]], logits_of,
+                     metrics: dict) -> int:
+    """Reload the best-validation weights and add valid_/test_ loss and accuracy to `metrics` (finetuning.py
+    tests at the best validation epoch); returns that epoch."""
+    best_epoch = load_best_weights(run_, model)
+    model.eval()
+    with torch.no_grad():
+        for split in ("valid", "test"):
+            for k, v in evaluate(model, eval_batches_of[split], logits_of).items():
+                metrics[f"{split}_{k}"] = v
+    return best_epoch
+
+
 class TextClassificationTask:
     def __init__(self, cfg: Config, data: dict[str, tuple[list[torch.Tensor], list[int]]], pad_idx: int):
         self.cfg, self.pad_idx = cfg, pad_idx
@@ -107,12 +120,7 @@ def run(cfg: Config) -> dict:
     model = TextClassifier(text.model.train(), len(intents))
     task = TextClassificationTask(cfg, data, text.dictionary.pad())
     metrics = Trainer(cfg.train, run_, model, task).fit()
-    best_epoch = load_best_weights(run_, model)
-    model.eval()
-    with torch.no_grad():
-        for split in ("valid", "test"):
-            for k, v in evaluate(model, task.eval[split], task.logits).items():
-                metrics[f"{split}_{k}"] = v
+    best_epoch = score_best_epoch(run_, model, task.eval, task.logits, metrics)
     metrics["best_epoch"] = best_epoch
     gpt2 = ("", "")
     if cfg.text.bpe == "gpt2":
