@@ -2,12 +2,12 @@
 the paper, and the paper configs carry the authors' hyperparameters."""
 from __future__ import annotations
 
-import json
 
 import pytest
 
-from pipeline_configs import PROFILES, REPO, assert_every_config_loads
+from pipeline_configs import PROFILES, assert_every_config_loads
 from pipeline_configs import configs as method_configs
+from speechkd.tables.spec import TABLES_DIR, load_table_spec
 from speechkd.config import load_config
 from speechkd.slu import finetune, text_finetune
 
@@ -25,12 +25,11 @@ def test_every_config_loads_with_its_stage_and_is_named_after_its_file(profile):
 def test_table_runs_exist_and_rows_add_up_as_in_the_paper(profile):
     have = configs(profile)
     for table in ("slu_table2_fsc", "slu_table3_snips"):
-        spec = json.loads((REPO / "configs" / "tables" / f"{table}.json").read_text())
-        for row in spec["rows"]:
-            for column, run in row["runs"].items():
+        for row in load_table_spec(TABLES_DIR / f"{table}.json").rows:
+            for column, run in row.runs.items():
                 if profile == "embedded" and column == "snips":
                     continue  # no SNIPS stand-in in the embedded profile
-                assert run in have, f"{profile}: {table} row {row['id']} needs configs/{profile}/slu/{run}.json"
+                assert run in have, f"{profile}: {table} row {row.id} needs configs/{profile}/slu/{run}.json"
     rows = [n for n in have if n.endswith("_base")]
     assert rows
     for base in rows:

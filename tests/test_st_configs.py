@@ -4,12 +4,12 @@ training data. Without this, a row's number could come from a different budget t
 from __future__ import annotations
 
 import copy
-import json
 
 import pytest
 
-from pipeline_configs import PROFILES, REPO, assert_every_config_loads
+from pipeline_configs import PROFILES, assert_every_config_loads
 from pipeline_configs import configs as method_configs
+from speechkd.tables.spec import TABLES_DIR, load_table_spec
 ROWS = {"nll": ("label_smoothed_nll", False), "kd": ("word_kd", False), "kdt": ("word_kd", True),
         "imitkd_full": ("imitkd_full", False), "imitkdt_full": ("imitkd_full", True)}
 
@@ -27,10 +27,9 @@ def test_every_config_loads_with_its_stage_and_is_named_after_its_file(profile):
 def test_table_runs_exist(profile):
     have = configs(profile)
     for table in ("st_mustc", "st_covost2"):
-        spec = json.loads((REPO / "configs" / "tables" / f"{table}.json").read_text())
-        for row in spec["rows"]:
-            for run in row["runs"].values():
-                assert run in have, f"{profile}: {table} row {row['id']} needs configs/{profile}/st/{run}.json"
+        for row in load_table_spec(TABLES_DIR / f"{table}.json").rows:
+            for run in row.runs.values():
+                assert run in have, f"{profile}: {table} row {row.id} needs configs/{profile}/st/{run}.json"
                 assert have[run]["model_run"] in have, f"{run}: its model_run has no config"
 
 

@@ -95,7 +95,7 @@ def pending_runs(lines: list[str]) -> list[str]:
     One process checks every run of a pipeline, so a rerun of finished stages costs one torch import
     instead of one per run (each stage would skip itself too, after its own start-up)."""
     from .runs import Run
-    from .st.paths import UPSTREAM_FILE
+    from .st.paths import UPSTREAM_FILE, is_current, upstream_state
     runs = []  # (token, run name, current, names of the runs it read)
     for number, line in enumerate(lines, 1):
         if not line.strip():
@@ -105,18 +105,14 @@ def pending_runs(lines: list[str]) -> list[str]:
             raise InputError(f"<stdin>:{number}: expected TOKEN<TAB>STAGE<TAB>CONFIG[<TAB>KEY=VALUE...], "
                              f"got {line.strip()!r}")
         token, stage, config, overrides = fields[0], fields[1], fields[2], fields[3:]
-        run = Run(load_config(_stage_module(stage).Config, config, overrides), stage)
-        upstream: dict[str, str] = {}
-        current = run.is_done()
-        if current and (run.dir / UPSTREAM_FILE).is_file():
-            try:
-                upstream = json.loads((run.dir / UPSTREAM_FILE).read_text(encoding="utf-8"))
-            except ValueError:
-                current = False
-            for name, done in upstream.items():
-                path = run.dir.parent / name / "DONE"
-                current = current and (path.read_text(encoding="utf-8") if path.is_file() else "") == done
-        runs.append((token, run.name, current, set(upstream)))
+        cfg = load_config(_stage_module(stage).Config, config, overrides)
+        run = Run(cfg, stage)
+        try:  # the runs it read, as the stage recorded them (st/paths.py)
+            reads = list(json.loads((run.dir / UPSTREAM_FILE).read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            reads = None
+        current = run.is_done() if reads is None else is_current(run, upstream_state(cfg, reads))
+        runs.append((token, run.name, current, set(reads or ())))
     pending = {name for _, name, current, _ in runs if not current}
     changed = True
     while changed:  # what reads a pending run is pending too

@@ -12,13 +12,13 @@ verify=true also compares sha256 checksums where one is published: of files kept
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
 
 from .config import option
 from .errors import InputError
+from .fileio import sha256_file
 from .runs import REPO_ROOT
 
 DEFAULT_MANIFEST = "manifests/paper_inputs.json"  # relative to the repository, so the schema is machine-independent
@@ -72,13 +72,6 @@ def _how_to(item: dict[str, Any], docs: str) -> str:
     return f"{item['name']}: {item['obtain']}{where}; see {docs}#{item['id']}"
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def verify_checksums(root: Path, inputs: list[dict[str, Any]]) -> tuple[list[str], list[str], int]:
     """-> (verified paths, mismatch messages, downloads without a published checksum)."""
@@ -92,7 +85,7 @@ def verify_checksums(root: Path, inputs: list[dict[str, Any]]) -> tuple[list[str
             if d.get("file"):
                 candidates.append(root / DOWNLOADS_DIR / d["file"])
             for path in (c for c in candidates if c.is_file()):
-                got = sha256(path)
+                got = sha256_file(path)
                 if got == d["sha256"]:
                     ok.append(str(path))
                 else:

@@ -60,6 +60,14 @@ class Run:
     def metrics(self) -> dict:
         return json.loads((self.dir / "metrics.json").read_text())
 
+    def metrics_if_done(self) -> dict | None:
+        """The finished run's metrics when it is DONE with this config (the stage then returns them and does
+        nothing else), else None."""
+        if not self.is_done():
+            return None
+        print(f"[{self.stage}] {self.dir} is done", file=sys.stderr)
+        return self.metrics()
+
     def start(self) -> "Run":
         """Create the directory. A directory left by a *different* config is moved aside (never mixed
         with, never deleted); one left by the same config is kept so that training resumes.

@@ -14,7 +14,6 @@ Writes am.pt, the DeepSpeech package layout slu-finetune's `am_pt_checkpoint` re
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Literal
 
 import torch
@@ -130,9 +129,8 @@ class AmTask:
 
 def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="slu-am-pretrain")
-    if run_.is_done():
-        print(f"[slu-am-pretrain] {run_.dir} is done", file=sys.stderr)
-        return run_.metrics()
+    if (done := run_.metrics_if_done()) is not None:
+        return done
     if cfg.decoder == "beam":
         try:
             import pyctcdecode  # noqa: F401

@@ -8,12 +8,12 @@ reference may also point at the authors' PT-KD CrossBert state dict (`xbt_recent
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from pathlib import Path
 from typing import Literal
 
 from ..config import option
 from ..errors import InputError
+from ..fileio import sha256_file
 from ..interop.fairseq_roberta import load_authors_pt_kd_vq_bert, load_fairseq_roberta, load_masked_lm_dictionary
 from ..models.roberta import RobertaConfig, RobertaModel
 from ..tokenizers.dictionary import Dictionary
@@ -56,13 +56,6 @@ class LoadedRoberta:
         return load_text_encoder("words", self.dict_path)
 
 
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def resolve_ref(cfg: SluRunConfig, ref: RobertaRef, key: str) -> tuple[Path, Path]:
     """(checkpoint file, dict.txt) of a reference."""
@@ -97,7 +90,7 @@ def load_roberta(cfg: SluRunConfig, ref: RobertaRef, key: str) -> LoadedRoberta:
     else:
         raise InputError(f"{key}: {ckpt} is neither a fairseq RoBERTa checkpoint nor the authors' CrossBert "
                          f"state dict (keys: {sorted(state)[:5]})")
-    return LoadedRoberta(model, dictionary, ckpt, dict_path, file_digest(ckpt))
+    return LoadedRoberta(model, dictionary, ckpt, dict_path, sha256_file(ckpt))
 
 
 def roberta_args(cfg: RobertaConfig) -> dict:

@@ -22,7 +22,6 @@ Unlike finetuning.py, the trained model is saved, with everything slu-infer need
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Literal
 
 import torch
@@ -199,9 +198,8 @@ def teacher_logits(cfg: Config, intents: list[str], split: SluSplit) -> torch.Te
 
 def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="slu-finetune")
-    if run_.is_done():
-        print(f"[slu-finetune] {run_.dir} is done", file=sys.stderr)
-        return run_.metrics()
+    if (done := run_.metrics_if_done()) is not None:
+        return done
     units_dir = finished_run(cfg, cfg.units_run, "slu-units", "units_run")
     corpus_dir = units_dir / cfg.corpus
     if not corpus_dir.is_dir():

@@ -12,7 +12,6 @@ positions). Writes encoder.pt (fairseq 0.12 layout, loadable by interop.fairseq_
 from __future__ import annotations
 
 import dataclasses
-import sys
 from pathlib import Path
 from typing import Literal
 
@@ -182,9 +181,8 @@ def _text_data(cfg: Config, units: Path) -> tuple[list[torch.Tensor], list[torch
 
 def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="slu-mlm-pretrain")
-    if run_.is_done():
-        print(f"[slu-mlm-pretrain] {run_.dir} is done", file=sys.stderr)
-        return run_.metrics()
+    if (done := run_.metrics_if_done()) is not None:
+        return done
     units = finished_run(cfg, cfg.units_run, "slu-units", "units_run")
     train, valid, dictionary = (_unit_data if cfg.kind == "units" else _text_data)(cfg, units)
     longest = max(len(s) for s in train + valid)

@@ -17,7 +17,6 @@ VQ-BERT (with its MLM head) as encoder.pt + dict.txt, like slu-mlm-pretrain.
 from __future__ import annotations
 
 import dataclasses
-import sys
 from typing import Literal
 
 import torch
@@ -125,9 +124,8 @@ def teacher_cls(text: RobertaModel, seqs: list[torch.Tensor], pad_idx: int, batc
 
 def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="slu-pt-kd")
-    if run_.is_done():
-        print(f"[slu-pt-kd] {run_.dir} is done", file=sys.stderr)
-        return run_.metrics()
+    if (done := run_.metrics_if_done()) is not None:
+        return done
     units = finished_run(cfg, cfg.units_run, "slu-units", "units_run")
     vq = load_roberta(cfg, cfg.vq_bert, "vq_bert")
     text = load_roberta(cfg, cfg.text, "text")

@@ -11,7 +11,6 @@ of them); on ties the later epoch. Test accuracy is measured once, with the sele
 from __future__ import annotations
 
 import dataclasses
-import sys
 
 import torch
 import torch.nn.functional as F
@@ -104,9 +103,8 @@ class TextClassificationTask:
 
 def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="slu-text-finetune")
-    if run_.is_done():
-        print(f"[slu-text-finetune] {run_.dir} is done", file=sys.stderr)
-        return run_.metrics()
+    if (done := run_.metrics_if_done()) is not None:
+        return done
     corpus_dir = finished_run(cfg, cfg.units_run, "slu-units", "units_run") / cfg.corpus
     intents = read_intents(corpus_dir)
     text = load_roberta(cfg, cfg.text, "text")

@@ -207,9 +207,8 @@ def _safe_name(text: str) -> str:
 
 def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="slu-units")
-    if run_.is_done():
-        print(f"[slu-units] {run_.dir} is done", file=sys.stderr)
-        return run_.metrics()
+    if (done := run_.metrics_if_done()) is not None:
+        return done
     run_.start()
     out = run_.dir
     start = time.perf_counter()

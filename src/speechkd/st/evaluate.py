@@ -12,10 +12,7 @@ import dataclasses
 import time
 
 from ..config import RunConfig, option
-from ..runs import Run
-from .generate import GenerationConfig, generate_split, pick_device
-from .models import load_trained_model
-from .paths import finished_run, is_current, start_run, upstream_state
+from .generate import GenerationConfig, generate_split, open_decoding_run
 from .score import prefixed, score_asr, score_translation
 
 
@@ -30,16 +27,11 @@ class Config(RunConfig):
 
 
 def run(cfg: Config) -> dict:
-    run_ = Run(cfg, stage="st-eval")
-    upstream = upstream_state(cfg, [cfg.model_run, cfg.data_run])
-    if is_current(run_, upstream):
-        print(f"[st-eval] {run_.name}: done (same config), skipped")
-        return run_.metrics()
-    model = load_trained_model(cfg, cfg.model_run, "model_run", cfg.generation.checkpoint)
-    data_dir = finished_run(cfg, cfg.data_run, "data_run") / "data" if cfg.data_run else model.prep_dir
+    opened = open_decoding_run(cfg, "st-eval")
+    if isinstance(opened, dict):
+        return opened
+    run_, model, data_dir, device = opened.run, opened.model, opened.data_dir, opened.device
     lang = cfg.lang or ("en" if model.task == "asr" else model.config["data"].get("tgt_lang", "de"))
-    start_run(run_, upstream)
-    device = pick_device(cfg.generation.device)
     metrics: dict = {"model_run": cfg.model_run, "task": model.task, "checkpoint": model.checkpoint,
                      "beam": cfg.generation.beam}
     start = time.perf_counter()

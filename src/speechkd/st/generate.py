@@ -199,16 +199,33 @@ class Config(RunConfig):
     generation: GenerationConfig = option(GenerationConfig, "search and checkpoint")
 
 
-def run(cfg: Config) -> dict:
-    run_ = Run(cfg, stage="st-generate")
+@dataclasses.dataclass
+class DecodingRun:
+    run: Run
+    model: TrainedModel
+    data_dir: Path
+    device: torch.device
+
+
+def open_decoding_run(cfg: Any, stage: str) -> DecodingRun | dict:
+    """What st-generate and st-eval share: the finished run's metrics when it is current (same config, made from
+    the same model and data runs), else the started run with the model loaded and where its data are."""
+    run_ = Run(cfg, stage=stage)
     upstream = upstream_state(cfg, [cfg.model_run, cfg.data_run])
     if is_current(run_, upstream):
-        print(f"[st-generate] {run_.name}: done (same config), skipped")
+        print(f"[{stage}] {run_.name}: done (same config), skipped")
         return run_.metrics()
     model = load_trained_model(cfg, cfg.model_run, "model_run", cfg.generation.checkpoint)
     data_dir = finished_run(cfg, cfg.data_run, "data_run") / "data" if cfg.data_run else model.prep_dir
     start_run(run_, upstream)
-    device = pick_device(cfg.generation.device)
+    return DecodingRun(run_, model, data_dir, pick_device(cfg.generation.device))
+
+
+def run(cfg: Config) -> dict:
+    opened = open_decoding_run(cfg, "st-generate")
+    if isinstance(opened, dict):
+        return opened
+    run_, model, data_dir, device = opened.run, opened.model, opened.data_dir, opened.device
     metrics: dict = {"model_run": cfg.model_run, "checkpoint": model.checkpoint, "beam": cfg.generation.beam}
     for split in cfg.splits:
         _, hyps, seconds = generate_split(model, data_dir, split, cfg.generation, run_.dir, device, cfg)
