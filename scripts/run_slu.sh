@@ -31,8 +31,8 @@ while [ $# -gt 0 ]; do
 done
 conf_dir="configs/$profile/slu"
 [ -d "$conf_dir" ] || { echo "run_slu.sh: no $conf_dir" >&2; exit 2; }
-log_dir="$runs_dir/$profile/slu_logs"
-mkdir -p "$log_dir"
+LOG_DIR="$runs_dir/$profile/slu_logs"
+mkdir -p "$LOG_DIR"
 
 stage_of() {  # run name -> stage
   case "$1" in
@@ -52,26 +52,13 @@ overrides_of() {
   [ ${#extra[@]} -gt 0 ] && printf '%s\n' "${extra[@]}"
   return 0
 }
-run_one() { launch_run "$1" "$log_dir"; }  # run_one TOKEN (a config name, or NAME#SEED)
-
 phase() {  # phase TITLE TOKEN... (tokens without a config file in this profile are skipped)
   local title="$1"; shift
   local tokens=() t
   for t in "$@"; do [ -f "$conf_dir/${t%%#*}.json" ] && tokens+=("$t"); done
   [ ${#tokens[@]} -gt 0 ] || return 0
   echo "--- slu phase: $title (${#tokens[@]} runs)"
-  if [ "$jobs" -le 1 ] || [ ${#tokens[@]} -eq 1 ]; then
-    for t in "${tokens[@]}"; do run_one "$t"; done
-    return 0
-  fi
-  local pids=() failed=0
-  for t in "${tokens[@]}"; do
-    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || failed=1; done
-    OMP_NUM_THREADS=1 run_one "$t" &
-    pids+=($!)
-  done
-  for p in "${pids[@]}"; do wait "$p" || failed=1; done
-  [ "$failed" -eq 0 ] || { echo "run_slu.sh: phase '$title' failed" >&2; exit 1; }
+  parallel "$jobs" "${tokens[@]}" || { echo "run_slu.sh: phase '$title' failed" >&2; exit 1; }
 }
 
 rows() {  # rows ROW -> every corpus's run of that row (the largest first), for every seed

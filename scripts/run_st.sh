@@ -39,8 +39,8 @@ dir="configs/$profile/st"
 if [ ! -d "$dir" ]; then echo "run_st.sh: no configs in $dir" >&2; exit 2; fi
 if [ -z "$jobs" ]; then jobs=$([ "$profile" = embedded ] && echo 2 || echo 1); fi
 if [ "$jobs" -gt 1 ]; then export OMP_NUM_THREADS=1; fi
-log_dir="$runs_dir/$profile/st_logs"
-mkdir -p "$log_dir"
+LOG_DIR="$runs_dir/$profile/st_logs"
+mkdir -p "$LOG_DIR"
 start_all=$SECONDS
 
 stage_of() {
@@ -58,30 +58,11 @@ overrides_of() {
   case "$(stage_of "$1")" in st-eval) ;; *) [ -n "$data_root" ] && echo "data_root=$data_root" ;; esac
   return 0
 }
-run_one() { launch_run "$1" "$log_dir"; }  # run_one TOKEN (a config name, or NAME#SEED)
-
-run_chain() {  # run_chain TOKEN...: sequentially
-  local token
-  for token in "$@"; do run_one "$token" || return 1; done
-}
-
 names() {  # names GLOB...: config names matching, sorted, that exist
   local pattern f
   for pattern in "$@"; do
     for f in "$dir"/$pattern.json; do [ -e "$f" ] && basename "$f" .json; done
   done | sort -u | { grep -E -- "$only" || true; }
-}
-
-parallel() {  # parallel "chain1 tokens" "chain2 tokens" ...: at most $jobs chains at a time
-  local chain status=0
-  for chain in "$@"; do
-    [ -z "$chain" ] && continue
-    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || status=1; done
-    # shellcheck disable=SC2086
-    run_chain $chain &
-  done
-  while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || status=1; done
-  return $status
 }
 
 students=$(names 'st_*' | grep -v '^st_prep_\|_eval$' || true)
@@ -99,7 +80,7 @@ for name in $(names 'nmt_expert*' | grep -v '_eval$' || true) \
             $(names 'asr_*' | grep -v '_eval$' || true); do
   chains+=("$name")
 done
-parallel ${chains[@]+"${chains[@]}"}
+parallel "$jobs" ${chains[@]+"${chains[@]}"}
 
 # phase 3: per corpus, synthetic data, students (every seed), evaluations
 corpora=$(names 'st_prep_*' | grep -v '^st_prep_nmt$' | sed 's/^st_prep_//' || true)
@@ -113,5 +94,5 @@ for c in $corpora; do
   chain="$chain $(names "asr_${c}_eval" "nmt_expert_${c}_eval") $(with_seeds "$seeds" $c_evals)"
   chains+=("$(echo $chain)")
 done
-parallel ${chains[@]+"${chains[@]}"}
+parallel "$jobs" ${chains[@]+"${chains[@]}"}
 echo "=== ST pipeline ($profile) done in $((SECONDS - start_all)) s"

@@ -4,7 +4,8 @@
 # itself). Seed K writes the run NAME_seedK with `seed=K`; an evaluation NAME_eval#K evaluates the model run
 # NAME_seedK. speechkd.tables.render averages NAME, NAME_seed2, ... into one cell (mean ± std).
 #
-# The sourcing script defines `stage_of NAME`, `config_of NAME` and `overrides_of NAME` (KEY=VALUE lines).
+# The sourcing script defines `stage_of NAME`, `config_of NAME` and `overrides_of NAME` (KEY=VALUE lines), and
+# LOG_DIR (each run's output goes to LOG_DIR/<run>.log).
 # Environment:
 #   SPEECHKD_GPUS            > 1: training stages start through torchrun with that many processes per node
 #   SPEECHKD_TORCHRUN_ARGS   extra torchrun arguments for several nodes, e.g.
@@ -76,4 +77,29 @@ launch_run() {
     tail -n 20 "$log_dir/$run.log" >&2
     return 1
   fi
+}
+
+run_chain() {  # run_chain TOKEN...: one after the other, stopping at the first failure
+  local token
+  for token in "$@"; do launch_run "$token" "$LOG_DIR" || return 1; done
+}
+
+# parallel JOBS "CHAIN" ...: each CHAIN (space-separated tokens) runs in order, up to JOBS chains at a time, each
+# with one intra-op thread (small models side by side use the cores better than one model with several threads);
+# returns 1 if any chain failed
+parallel() {
+  local jobs="$1" chain status=0; shift
+  if [ "$jobs" -le 1 ] || [ $# -le 1 ]; then
+    # shellcheck disable=SC2086
+    for chain in "$@"; do run_chain $chain || return 1; done
+    return 0
+  fi
+  for chain in "$@"; do
+    [ -z "$chain" ] && continue
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || status=1; done
+    # shellcheck disable=SC2086
+    OMP_NUM_THREADS=1 run_chain $chain &
+  done
+  while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || status=1; done
+  return $status
 }
