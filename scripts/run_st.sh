@@ -6,8 +6,7 @@
 # Phases (each waits for the previous one):
 #   1. st_prep_nmt (the expert's text + BPE), then every other st_prep_*  (the speech preps use its codes)
 #   2. nmt_expert* and asr_* training (in parallel, up to --jobs processes)
-#   3. per corpus (mustc, covost2, ... in parallel): synthetic_<c>, the st_<c>_* students, then every eval of
-#      that corpus (asr_<c>_eval, nmt_expert_<c>_eval, st_<c>_*_eval)
+#   3. synthetic_* (the ASR transcripts), then every st_* student, then every *_eval, each up to --jobs at a time
 # With --jobs N > 1 every process runs torch with OMP_NUM_THREADS=1 (N small models side by side use the cores
 # better than one model with N threads). --seeds K also trains and evaluates every student with seeds 2..K
 # (runs <name>_seed<k>). Each run's output goes to <runs-dir>/PROFILE/st_logs/<run>.log.
@@ -82,17 +81,13 @@ for name in $(names 'nmt_expert*' | grep -v '_eval$' || true) \
 done
 parallel "$jobs" ${chains[@]+"${chains[@]}"}
 
-# phase 3: per corpus, synthetic data, students (every seed), evaluations
-corpora=$(names 'st_prep_*' | grep -v '^st_prep_nmt$' | sed 's/^st_prep_//' || true)
-chains=()
-for c in $corpora; do
-  c_students=$(names "st_${c}_*" | grep -v '_eval$' || true)
-  c_evals=$(names "st_${c}_*_eval")
-  # shellcheck disable=SC2086
-  chain="$(names "synthetic_$c") $(with_seeds "$seeds" $c_students)"
-  # shellcheck disable=SC2086
-  chain="$chain $(names "asr_${c}_eval" "nmt_expert_${c}_eval") $(with_seeds "$seeds" $c_evals)"
-  chains+=("$(echo $chain)")
-done
-parallel "$jobs" ${chains[@]+"${chains[@]}"}
+# phase 3: the synthetic transcripts of every corpus, then every student (every corpus and seed, the slower RNN
+# ones first so that the pool ends evenly), then every evaluation; each a pool of --jobs processes
+# shellcheck disable=SC2046
+parallel "$jobs" $(names 'synthetic_*')
+# shellcheck disable=SC2086
+parallel "$jobs" $(with_seeds "$seeds" $(echo "$students" | grep '_rnn_' || true) \
+                                       $(echo "$students" | grep -v '_rnn_' || true))
+# shellcheck disable=SC2046,SC2086
+parallel "$jobs" $(names 'asr_*_eval' 'nmt_expert_*_eval') $(with_seeds "$seeds" $evals)
 echo "=== ST pipeline ($profile) done in $((SECONDS - start_all)) s"

@@ -103,3 +103,42 @@ def test_load_expert_needs_a_source_and_rejects_config_conflicts(tmp_path):
         ExpertConfig(run="a", checkpoint="b.pt")
     with pytest.raises(InputError, match="checkpoint"):
         load_expert(ExpertConfig(checkpoint="model1.pt"), object(), small_dict(), data_root=str(tmp_path))
+
+
+def test_ctc_weight_interpolates_espnet_style_and_the_head_stays_out_of_students(tmp_path):
+    """(1-λ)·label-smoothed NLL + λ·CTC on encoder.ctc_proj, blank = <s>; the head is dropped when an ASR
+    checkpoint initialises a student encoder or is rebuilt for decoding."""
+    from speechkd.interop.fairseq_models import load_pretrained_encoder
+    from speechkd.models.s2t_transformer import drop_ctc_head
+    d = small_dict(6)
+    args = {"encoder_layers": 1, "decoder_layers": 1, "encoder_embed_dim": 16, "encoder_ffn_embed_dim": 32,
+            "encoder_attention_heads": 2, "decoder_attention_heads": 2, "conv_channels": 8,
+            "input_feat_per_channel": 5, "dropout": 0.0, "attention_dropout": 0.0, "activation_dropout": 0.0}
+    torch.manual_seed(0)
+    asr = build_model(ModelConfig("s2t_transformer_s", args), len(d), ctc_head=True)
+    target = torch.tensor([[4, 5, 5, 2], [6, 2, d.pad(), d.pad()]])
+    prev = torch.tensor([[2, 4, 5, 5], [2, 6, d.pad(), d.pad()]])
+    batch = {"source": torch.randn(2, 40, 5), "source_lengths": torch.tensor([40, 30]),
+             "prev_output_tokens": prev, "target": target, "ntokens": 6, "nsentences": 2}
+    plain, _, _ = LabelSmoothedNll(CriterionConfig(), CriterionContext(d))(asr, batch)
+    loss, size, logs = LabelSmoothedNll(CriterionConfig(ctc_weight=0.3), CriterionContext(d))(asr, batch)
+    enc = asr.encode(batch["source"], batch["source_lengths"])
+    lp = torch.log_softmax(asr.encoder.ctc_proj(enc.out).float(), -1).transpose(0, 1)
+    ctc = torch.nn.functional.ctc_loss(lp, torch.tensor([4, 5, 5, 6]), enc.lengths, torch.tensor([3, 1]),
+                                       blank=d.bos(), reduction="sum")
+    assert size == 6 and logs["ctc_loss"] == pytest.approx(ctc.item(), rel=1e-5)
+    assert loss.item() == pytest.approx(0.7 * plain.item() + 0.3 * ctc.item(), rel=1e-5)
+    loss.backward()
+    assert asr.encoder.ctc_proj.weight.grad.abs().sum() > 0
+
+    path = tmp_path / "asr.pt"
+    torch.save({"model": asr.state_dict()}, path)
+    student = build_model(ModelConfig("s2t_transformer_s", args), len(d))
+    assert student.encoder.ctc_proj is None
+    load_pretrained_encoder(student, path)
+    assert torch.equal(student.encoder.subsample.conv_layers[0].weight, asr.encoder.subsample.conv_layers[0].weight)
+    assert not any(k.startswith("encoder.ctc_proj.") for k in drop_ctc_head(asr.state_dict()))
+    with pytest.raises(ValueError, match="ctc_weight"):
+        CriterionConfig(name="word_kd", ctc_weight=0.3)
+    with pytest.raises(InputError, match="no CTC head"):
+        build_model(ModelConfig("s2t_berard", {}), len(d), ctc_head=True)

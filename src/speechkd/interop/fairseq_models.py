@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from ..errors import InputError
 from ..models import rnn_st, s2t_transformer, transformer_nmt
 from ..models.rnn_st import BerardConfig, BerardModel
-from ..models.s2t_transformer import S2TTransformerConfig, S2TTransformerModel
+from ..models.s2t_transformer import S2TTransformerConfig, S2TTransformerModel, drop_ctc_head
 from ..models.seq2seq import Seq2SeqModel
 from ..models.transformer_nmt import TransformerNMTConfig, TransformerNMTModel
 from ..train.checkpoint import load_checkpoint, model_state
@@ -194,6 +194,8 @@ def load_pretrained_encoder(model: Seq2SeqModel, path: str | Path) -> Seq2SeqMod
     """fairseq --load-pretrained-encoder-from: copy every `encoder.*` tensor of the checkpoint at `path` (fairseq's
     or ours) into model.encoder, strictly. Returns the model."""
     state = upgrade_transformer_state(split_in_proj(model_state(load_checkpoint(path), path)))
+    if getattr(model.encoder, "ctc_proj", None) is None:  # an ASR's CTC head has no counterpart in a student
+        state = drop_ctc_head(state)
     encoder_state = {k[len("encoder."):]: v for k, v in state.items() if k.startswith("encoder.")}
     if not encoder_state:
         raise InputError(f"{path}: no 'encoder.*' parameters to initialise the encoder from")

@@ -51,6 +51,7 @@ class S2TTransformerConfig:
     max_source_positions: int = 6000
     max_target_positions: int = 1024
     encoder_freezing_updates: int = 0
+    ctc_head: bool = False  # encoder.ctc_proj for an auxiliary CTC loss (fairseq main's ctc_proj; ASR only)
 
     @classmethod
     def from_args(cls, args: dict[str, Any], vocab_size: int) -> "S2TTransformerConfig":
@@ -214,6 +215,8 @@ class S2TTransformerEncoder(nn.Module):
                                     cfg.encoder_normalize_before)
             for _ in range(cfg.encoder_layers))
         self.layer_norm = nn.LayerNorm(dim) if cfg.encoder_normalize_before else None
+        # a training aid of the criterion's ctc_weight: decoding and the students never use it
+        self.ctc_proj = nn.Linear(dim, cfg.vocab_size) if cfg.ctc_head else None
 
     def _forward(self, src: Tensor, src_lengths: Tensor) -> EncoderOut:
         x, lengths = self.subsample(src, src_lengths)
@@ -236,6 +239,12 @@ class S2TTransformerEncoder(nn.Module):
             with torch.no_grad():
                 return self._forward(src, src_lengths)
         return self._forward(src, src_lengths)
+
+
+def drop_ctc_head(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """A state dict without `encoder.ctc_proj.*`: the CTC head of an ASR trained with criterion.ctc_weight only
+    shaped its training; decoding and the students' encoders use the attention model alone."""
+    return {k: v for k, v in state.items() if not k.startswith("encoder.ctc_proj.")}
 
 
 class S2TTransformerModel(Seq2SeqModel):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..config import option
@@ -46,10 +47,17 @@ class CriterionConfig:
                               "checkpoint_best.pt transcribes the audio (frozen, greedy)")
     kd: KDConfig = option(KDConfig, "KD criteria: ImitKD β schedule, roll-in length cap, the authors' pad-mask "
                                     "quirk (st/kd_config.py)")
+    ctc_weight: float = option(0.0, "label_smoothed_nll only: λ of ESPnet's hybrid CTC/attention loss "
+                                    "(1-λ)·attention + λ·CTC, a CTC head on the encoder (s2t_transformer); 0 = off, "
+                                    "as in the papers. An embedded-profile aid for the tiny ASR models")
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ValueError(f"criterion.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not 0.0 <= self.ctc_weight < 1.0:
+            raise ValueError(f"criterion.ctc_weight must be in [0, 1), got {self.ctc_weight}")
+        if self.ctc_weight and self.name != "label_smoothed_nll":
+            raise ValueError(f"criterion.ctc_weight is a label_smoothed_nll option, not one of {self.name!r}")
 
 
 @dataclass
@@ -116,13 +124,35 @@ def criterion_class(name: str) -> type[Criterion]:
 class LabelSmoothedNll(Criterion):
     """fairseq `label_smoothed_cross_entropy` (fairseq/criterions/label_smoothed_cross_entropy.py), the NLL rows:
     loss = (1 - ε - ε/(V-1))·NLL + ε/(V-1)·Σ_v -log p(v), summed over non-pad target positions, ε = 0.1;
-    sample_size = ntokens (gold target tokens incl. EOS; fairseq's --sentence-avg is off in the recipes)."""
+    sample_size = ntokens (gold target tokens incl. EOS; fairseq's --sentence-avg is off in the recipes).
+
+    With criterion.ctc_weight λ > 0 (ESPnet's hybrid CTC/attention training, Watanabe et al. 2017):
+    loss = (1 - λ)·that + λ·CTC(encoder.ctc_proj(encoder states), target without EOS), summed over utterances,
+    blank = <s> (fairseq's CTC convention), zero_infinity for utterances shorter than their transcript."""
 
     def __call__(self, model: torch.nn.Module, batch: dict) -> LossOut:
-        logits = model(batch["source"], batch["source_lengths"], batch["prev_output_tokens"])
+        if self.cfg.ctc_weight > 0:
+            enc = model.encode(batch["source"], batch["source_lengths"])
+            logits = model.decode(batch["prev_output_tokens"], enc)
+        else:
+            logits = model(batch["source"], batch["source_lengths"], batch["prev_output_tokens"])
         loss, nll = label_smoothed_nll(log_softmax_fp32(logits), batch["target"], self.cfg.label_smoothing,
                                        ignore_index=self.pad)
-        return loss, int(batch["ntokens"]), {"nll_loss": float(nll.detach())}
+        logs = {"nll_loss": float(nll.detach())}
+        if self.cfg.ctc_weight > 0:
+            ctc = self.ctc_loss(model, enc, batch["target"])
+            loss = (1.0 - self.cfg.ctc_weight) * loss + self.cfg.ctc_weight * ctc
+            logs["ctc_loss"] = float(ctc.detach())
+        return loss, int(batch["ntokens"]), logs
+
+    def ctc_loss(self, model: torch.nn.Module, enc: Any, target: Tensor) -> Tensor:
+        head = getattr(model.encoder, "ctc_proj", None)
+        if head is None:
+            raise InputError("criterion.ctc_weight: the model has no CTC head (s2t_transformer only)")
+        lprobs = log_softmax_fp32(head(enc.out)).transpose(0, 1)  # (T, B, V)
+        keep = (target != self.pad) & (target != self.eos)
+        return F.ctc_loss(lprobs, target[keep], enc.lengths, keep.sum(dim=1), blank=self.ctx.tgt_dict.bos(),
+                          reduction="sum", zero_infinity=True)
 
 
 from . import kd_criteria  # noqa: E402,F401  (registers the KD criteria; it imports this module)

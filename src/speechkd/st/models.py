@@ -21,6 +21,7 @@ import torch
 
 from ..config import option
 from ..errors import InputError
+from ..models.s2t_transformer import drop_ctc_head
 from ..models.seq2seq import Seq2SeqModel
 from ..tokenizers.dictionary import Dictionary
 from ..train.checkpoint import average_checkpoints, load_checkpoint, model_state
@@ -46,13 +47,16 @@ def model_family(arch: str) -> str:
     raise InputError(f"model.arch: unknown architecture {arch!r} (s2t_transformer_*, s2t_berard*, transformer*)")
 
 
-def build_model(cfg: ModelConfig, vocab_size: int, encoder_freezing_updates: int = 0) -> Seq2SeqModel:
+def build_model(cfg: ModelConfig, vocab_size: int, encoder_freezing_updates: int = 0,
+                ctc_head: bool = False) -> Seq2SeqModel:
     family = model_family(cfg.arch)
+    if ctc_head and family != "s2t_transformer":
+        raise InputError(f"criterion.ctc_weight: {cfg.arch} has no CTC head (s2t_transformer only)")
     try:
         if family == "s2t_transformer":
             from ..models.s2t_transformer import S2TTransformerModel
             return S2TTransformerModel.build(cfg.arch, vocab_size, **{
-                **cfg.args, "encoder_freezing_updates": encoder_freezing_updates})
+                **cfg.args, "encoder_freezing_updates": encoder_freezing_updates, "ctc_head": ctc_head})
         if family == "s2t_berard":
             from ..models.rnn_st import BerardModel
             return BerardModel.build(cfg.arch, vocab_size, **cfg.args)
@@ -116,7 +120,7 @@ def load_trained_model(cfg: Any, run_name: str, field: str, checkpoint: str = "b
     model_cfg = ModelConfig(conf["model"]["arch"], conf["model"]["args"])
     model = build_model(model_cfg, len(dictionary))
     paths = checkpoint_paths(path / "checkpoints", checkpoint)
-    state = load_model_state(paths)
+    state = drop_ctc_head(load_model_state(paths))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise InputError(f"{paths[0]}: does not fit {model_cfg.arch} {model_cfg.args} "

@@ -104,7 +104,8 @@ def run(cfg: Config) -> dict:
     start = time.perf_counter()
     seed_everything(cfg.seed)
     dictionary = Dictionary.load(prep_dir / DICT_FILE)
-    model = build_model(cfg.model, len(dictionary), cfg.encoder_freezing_updates)
+    model = build_model(cfg.model, len(dictionary), cfg.encoder_freezing_updates,
+                        ctc_head=cfg.criterion.ctc_weight > 0)
     if cfg.encoder_freezing_updates and not freezing_supported(model):
         raise InputError(f"encoder_freezing_updates: {cfg.model.arch} has no encoder freezing (s2t_transformer only)")
     metrics: dict = {"task": cfg.task, "arch": cfg.model.arch, "criterion": cfg.criterion.name,
