@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # scripts/run_slu.sh [PROFILE] [--data-root DIR] [--jobs N] [--runs-dir DIR] [--seeds K] [--set KEY=VALUE ...]
-# Runs every SLU stage of a profile (configs/<profile>/slu/*.json) in dependency order:
-#   1 units | 2 MLM pre-training (embedded) | 3 PT-KD, text teachers, +base rows | 4 AM-PT, +PT-KD, +FT-KD rows
-#   | 5 +AM-PT, +DA rows | 6 slu-infer
-# Runs inside a phase are independent and run N at a time (default 2; each with one intra-op thread when N > 1:
-# the embedded models are small, so two single-threaded processes beat one two-threaded one on 2 cores).
+# Runs every SLU stage of a profile (configs/<profile>/slu/*.json), N at a time (default 2; each with one intra-op
+# thread when N > 1: the embedded models are small, so two single-threaded processes beat one two-threaded one on
+# 2 cores). A run starts once the runs its config names are done: units -> MLM pre-training (embedded) -> PT-KD
+# -> AM-PT, text teachers -> the table rows (+base, +PT-KD, +FT-KD, +AM-PT, +DA) -> slu-infer.
 # --seeds K also trains every table row with seeds 2..K (runs <row>_seed<k>; the tables average them).
 # A run already DONE with the same config hash is skipped by the stage itself; an interrupted one resumes.
 # Each run's output goes to <runs-dir>/<profile>/slu_logs/<run>.log. Launching: scripts/lib/stages.sh.
@@ -52,15 +51,6 @@ overrides_of() {
   [ ${#extra[@]} -gt 0 ] && printf '%s\n' "${extra[@]}"
   return 0
 }
-phase() {  # phase TITLE TOKEN... (tokens without a config file in this profile are skipped)
-  local title="$1"; shift
-  local tokens=() t
-  for t in "$@"; do [ -f "$conf_dir/${t%%#*}.json" ] && tokens+=("$t"); done
-  [ ${#tokens[@]} -gt 0 ] || return 0
-  echo "--- slu phase: $title (${#tokens[@]} runs)"
-  parallel "$jobs" "${tokens[@]}" || { echo "run_slu.sh: phase '$title' failed" >&2; exit 1; }
-}
-
 rows() {  # rows ROW -> every corpus's run of that row (the largest first), for every seed
   local r="$1"
   with_seeds "$seeds" "slu_fsc_full_$r" "slu_snips_$r" "slu_lights_close_$r" "slu_lights_far_$r" "slu_fsc_10pct_$r"
@@ -72,12 +62,17 @@ all_tokens() {
   for f in "$conf_dir"/*.json; do basename "$f" .json; done
   for r in base ptkd ftkd ampt da; do rows "$r"; done | grep '#' || true
 }
-load_pending $(all_tokens)
-phase units slu_units
-phase "MLM pre-training" slu_text_roberta slu_vq_bert
-phase "PT-KD, text teachers, VQ-BERT+DS2" slu_ptkd $(rows base) slu_text_fsc slu_text_snips slu_text_lights_close \
-  slu_text_lights_far
-phase "AM-PT, +PT-KD, +FT-KD" slu_ampt $(rows ptkd) $(rows ftkd)
-phase "+AM-PT, +DA" $(rows ampt) $(rows da)
-phase inference slu_infer
-echo "--- slu: all phases done in $((SECONDS - start)) s"
+# the longest chain first (units, VQ-BERT, PT-KD, AM-PT, then the rows that wait for AM-PT), then the rest
+order() {
+  local t r
+  for t in slu_units slu_vq_bert slu_text_roberta slu_ptkd slu_ampt slu_text_fsc slu_text_snips \
+           slu_text_lights_close slu_text_lights_far; do echo "$t"; done
+  for r in da ampt ftkd ptkd base; do rows "$r"; done
+  all_tokens
+}
+tokens=$(order | awk '!seen[$0]++' | while read -r t; do if [ -f "$(config_of "${t%%#*}")" ]; then echo "$t"; fi; done)
+# shellcheck disable=SC2086
+load_pending $tokens
+# shellcheck disable=SC2086
+pool "$jobs" $tokens || { echo "run_slu.sh: some runs failed (see above)" >&2; exit 1; }
+echo "--- slu: every run done in $((SECONDS - start)) s"

@@ -3,10 +3,10 @@
 # Runs every ST stage of configs/PROFILE/st/ in dependency order; a run already DONE with the same config is
 # skipped by speechkd itself, an interrupted one resumes. The stage of a config follows from its file name:
 #   st_prep_*  -> st-prep        *_eval -> st-eval        synthetic_* -> st-synthetic      other -> st-train
-# Phases (each waits for the previous one):
-#   1. st_prep_nmt (the expert's text + BPE), then every other st_prep_*  (the speech preps use its codes)
-#   2. nmt_expert* and asr_* training (in parallel, up to --jobs processes)
-#   3. synthetic_* (the ASR transcripts), then every st_* student, then every *_eval, each up to --jobs at a time
+# Up to --jobs runs at a time; a run starts once the runs its config names are done: st_prep_nmt (the expert's text
+# + BPE) -> the speech preps (its codes) -> nmt_expert*, asr_* -> synthetic_* (the ASR transcripts) -> the st_*
+# students -> every *_eval. Among the runs that could start, the expert and ASR models go first, then the
+# students (the slower RNN ones first, so that the pool ends evenly), then the evaluations.
 # With --jobs N > 1 every process runs torch with OMP_NUM_THREADS=1 (N small models side by side use the cores
 # better than one model with N threads). --seeds K also trains and evaluates every student with seeds 2..K
 # (runs <name>_seed<k>). Each run's output goes to <runs-dir>/PROFILE/st_logs/<run>.log.
@@ -60,34 +60,18 @@ overrides_of() {
 names() {  # names GLOB...: config names matching, sorted, that exist
   local pattern f
   for pattern in "$@"; do
-    for f in "$dir"/$pattern.json; do [ -e "$f" ] && basename "$f" .json; done
+    for f in "$dir"/$pattern.json; do if [ -e "$f" ]; then basename "$f" .json; fi; done
   done | sort -u | { grep -E -- "$only" || true; }
 }
 
 students=$(names 'st_*' | grep -v '^st_prep_\|_eval$' || true)
-evals=$(names 'st_*_eval')
 # shellcheck disable=SC2046,SC2086
-load_pending $(names '*') $(with_seeds "$seeds" $students $evals | grep '#' || true)
-
-# phase 1: preps
-run_chain $(names st_prep_nmt)
-run_chain $(names 'st_prep_*' | grep -v '^st_prep_nmt$' || true)
-
-# phase 2: the expert and the ASR models
-chains=()
-for name in $(names 'nmt_expert*' | grep -v '_eval$' || true) \
-            $(names 'asr_*' | grep -v '_eval$' || true); do
-  chains+=("$name")
-done
-parallel "$jobs" ${chains[@]+"${chains[@]}"}
-
-# phase 3: the synthetic transcripts of every corpus, then every student (every corpus and seed, the slower RNN
-# ones first so that the pool ends evenly), then every evaluation; each a pool of --jobs processes
-# shellcheck disable=SC2046
-parallel "$jobs" $(names 'synthetic_*')
+tokens="$(names st_prep_nmt) $(names 'st_prep_*' | grep -v '^st_prep_nmt$' || true)
+  $(names 'nmt_expert*' | grep -v '_eval$' || true) $(names 'asr_*' | grep -v '_eval$' || true) $(names 'synthetic_*')
+  $(with_seeds "$seeds" $(echo "$students" | grep '_rnn_' || true) $(echo "$students" | grep -v '_rnn_' || true))
+  $(names 'asr_*_eval' 'nmt_expert_*_eval') $(with_seeds "$seeds" $(names 'st_*_eval'))"
 # shellcheck disable=SC2086
-parallel "$jobs" $(with_seeds "$seeds" $(echo "$students" | grep '_rnn_' || true) \
-                                       $(echo "$students" | grep -v '_rnn_' || true))
-# shellcheck disable=SC2046,SC2086
-parallel "$jobs" $(names 'asr_*_eval' 'nmt_expert_*_eval') $(with_seeds "$seeds" $evals)
+load_pending $tokens
+# shellcheck disable=SC2086
+pool "$jobs" $tokens || { echo "run_st.sh: some runs failed (see above)" >&2; exit 1; }
 echo "=== ST pipeline ($profile) done in $((SECONDS - start_all)) s"

@@ -124,10 +124,30 @@ def test_pending_lists_runs_not_done_and_what_reads_them(tmp_path):
     write_json_atomic(down.dir / "upstream.json", {"up": up.done_path.read_text()})
     finish("name=other", "seed=3")
     lines = [line("up", "name=up"), line("down", "name=down"), line("other", "name=other", "seed=4")]
-    assert cli.pending_runs(lines) == ["other"]  # other: DONE, but with another config (seed 3)
+    assert cli.pending_runs(lines) == [("other", [])]  # other: DONE, but with another config (seed 3)
     write_json_atomic(up.done_path, {"config_hash": up.hash, "stage": "synth", "finished": "again"})
-    assert cli.pending_runs(lines) == ["down", "other"]  # up was redone since down read it
+    assert cli.pending_runs(lines) == [("down", []), ("other", [])]  # up was redone since down read it
     up.done_path.unlink()
-    assert cli.pending_runs(lines) == ["up", "down", "other"]  # up will be redone: down after it
+    assert cli.pending_runs(lines) == [("up", []), ("down", []), ("other", [])]  # up will be redone: down after it
     with pytest.raises(cli.InputError, match="<stdin>:1"):
         cli.pending_runs(["just-a-token\n"])
+
+
+def test_pending_runs_wait_for_the_pending_runs_their_config_names(tmp_path):
+    """The pipelines' pool starts a run once every pending run named in its config (model_run, asr_run, ...) is
+    done: an evaluation waits for its model, a seed's evaluation for that seed's model."""
+    st = Path(cli.__file__).resolve().parents[2] / "configs" / "embedded" / "st"
+    runs = f"runs_dir={tmp_path}"
+
+    def line(token, stage, config, *overrides):
+        return "\t".join([token, stage, str(st / f"{config}.json"), runs, *overrides]) + "\n"
+
+    lines = [line("st_prep_mustc", "st-prep", "st_prep_mustc"),
+             line("asr_mustc", "st-train", "asr_mustc"),
+             line("st_mustc_rnn_nll#2", "st-train", "st_mustc_rnn_nll", "seed=2", "name=st_mustc_rnn_nll_seed2"),
+             line("st_mustc_rnn_nll_eval#2", "st-eval", "st_mustc_rnn_nll_eval", "seed=2",
+                  "name=st_mustc_rnn_nll_eval_seed2", "model_run=st_mustc_rnn_nll_seed2"),
+             line("synthetic_mustc", "st-synthetic", "synthetic_mustc")]
+    assert cli.pending_runs(lines) == [
+        ("st_prep_mustc", []), ("asr_mustc", ["st_prep_mustc"]), ("st_mustc_rnn_nll#2", ["st_prep_mustc"]),
+        ("st_mustc_rnn_nll_eval#2", ["st_mustc_rnn_nll#2"]), ("synthetic_mustc", ["asr_mustc", "st_prep_mustc"])]

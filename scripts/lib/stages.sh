@@ -44,17 +44,21 @@ with_seeds() {  # with_seeds K NAME...: the tokens of NAME... for seeds 1..K
 }
 
 # load_pending TOKEN...: one `speechkd pending` process decides which runs are not DONE yet (a rerun of a
-# finished pipeline then costs one start-up, not one per run); launch_run skips the others.
-PENDING=""
+# finished pipeline then costs one start-up, not one per run) and what each of them waits for: the pending runs
+# its config names (DEPS[token]). launch_run skips the runs that are not pending.
+declare -A DEPS=()
 load_pending() {
-  local token name line
-  PENDING=$'\n'"$(for token in "$@"; do
+  local token name line deps
+  DEPS=()
+  while IFS=$'\t' read -r token deps; do
+    [ -n "$token" ] && DEPS[$token]="$deps"
+  done < <(for token in "$@"; do
     name="${token%%#*}"
     [ -f "$(config_of "$name")" ] || continue
     line="$token"$'\t'"$(stage_of "$name")"$'\t'"$(config_of "$name")"
     while IFS= read -r kv; do line+=$'\t'"$kv"; done < <(overrides "$token")
     echo "$line"
-  done | speechkd pending)"$'\n'
+  done | speechkd pending)
 }
 
 # launch_run TOKEN LOG_DIR: one run, its output to LOG_DIR/<run>.log; prints one line with the elapsed time,
@@ -63,7 +67,7 @@ launch_run() {
   local token="$1" log_dir="$2" t0=$SECONDS name="${1%%#*}" run stage kv
   run=$(run_name "$token")
   stage=$(stage_of "$name")
-  if [[ "$PENDING" != *$'\n'"$token"$'\n'* ]]; then echo "  $run ($stage) DONE, skipped"; return 0; fi
+  if [ -z "${DEPS[$token]+set}" ]; then echo "  $run ($stage) DONE, skipped"; return 0; fi
   local cmd=(speechkd) args=(--config "$(config_of "$name")")
   while IFS= read -r kv; do args+=(--set "$kv"); done < <(overrides "$token")
   if [ "${SPEECHKD_GPUS:-1}" -gt 1 ] && is_training_stage "$stage"; then
@@ -79,27 +83,48 @@ launch_run() {
   fi
 }
 
-run_chain() {  # run_chain TOKEN...: one after the other, stopping at the first failure
-  local token
-  for token in "$@"; do launch_run "$token" "$LOG_DIR" || return 1; done
-}
-
-# parallel JOBS "CHAIN" ...: each CHAIN (space-separated tokens) runs in order, up to JOBS chains at a time, each
-# with one intra-op thread (small models side by side use the cores better than one model with several threads);
-# returns 1 if any chain failed
-parallel() {
-  local jobs="$1" chain status=0; shift
-  if [ "$jobs" -le 1 ] || [ $# -le 1 ]; then
-    # shellcheck disable=SC2086
-    for chain in "$@"; do run_chain $chain || return 1; done
-    return 0
-  fi
-  for chain in "$@"; do
-    [ -z "$chain" ] && continue
-    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || status=1; done
-    # shellcheck disable=SC2086
-    OMP_NUM_THREADS=1 run_chain $chain &
+# pool JOBS TOKEN...: every TOKEN, up to JOBS at a time. A run starts as soon as the pending runs its config
+# names (DEPS) have finished, and among the runs that could start, the one listed first goes first: list the
+# long chains first. A run whose dependency failed or is not in the pool does not start. With JOBS > 1 each run
+# has one intra-op thread (small models side by side use the cores better than one model with several threads).
+# Returns 1 if any run failed or could not start.
+pool() {
+  local jobs="$1" token dep state status=0 done_dir
+  shift
+  local -a todo=("$@") waiting
+  local -A running=() finished=() failed=() listed=()
+  for token in "$@"; do listed[$token]=1; done
+  done_dir=$(mktemp -d)  # <token> holds the exit status of its run once it has ended
+  while [ ${#todo[@]} -gt 0 ] || [ ${#running[@]} -gt 0 ]; do
+    waiting=()
+    for token in ${todo[@]+"${todo[@]}"}; do
+      state=ready
+      for dep in ${DEPS[$token]:-}; do
+        if [ -n "${failed[$dep]:-}" ] || [ -z "${listed[$dep]:-}" ]; then state=blocked; break; fi
+        [ -z "${finished[$dep]:-}" ] && state=waiting
+      done
+      if [ "$state" = blocked ]; then
+        echo "  $(run_name "$token") not started: it needs ${DEPS[$token]}, not all of which finished" >&2
+        failed[$token]=1; status=1
+      elif [ "$state" = ready ] && [ ${#running[@]} -lt "$jobs" ]; then
+        (
+          if [ "$jobs" -gt 1 ]; then export OMP_NUM_THREADS=1; fi
+          if launch_run "$token" "$LOG_DIR"; then echo 0 >"$done_dir/$token"; else echo 1 >"$done_dir/$token"; fi
+        ) &
+        running[$token]=1
+      else
+        waiting+=("$token")
+      fi
+    done
+    todo=(${waiting[@]+"${waiting[@]}"})
+    [ ${#running[@]} -eq 0 ] && continue
+    wait -n 2>/dev/null || true  # until a run ends (the status files say which)
+    for token in "${!running[@]}"; do
+      [ -f "$done_dir/$token" ] || continue
+      if [ "$(cat "$done_dir/$token")" = 0 ]; then finished[$token]=1; else failed[$token]=1; status=1; fi
+      unset "running[$token]"
+    done
   done
-  while [ "$(jobs -rp | wc -l)" -gt 0 ]; do wait -n || status=1; done
+  rm -rf "$done_dir"
   return $status
 }

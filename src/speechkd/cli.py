@@ -86,17 +86,19 @@ def write_schemas(out: str | Path) -> list[Path]:
     return written
 
 
-def pending_runs(lines: list[str]) -> list[str]:
+def pending_runs(lines: list[str]) -> list[tuple[str, list[str]]]:
     """Input: one run per line, tab-separated: TOKEN, STAGE, CONFIG, then `KEY=VALUE` overrides (as --set).
-    Output: the TOKENs whose run is not current, in input order. Current = DONE with the resolved config's hash
-    and, for stages that record the runs they read (upstream.json), made from those runs as they are now and
-    from none that is itself pending here (it will be redone first, so what reads it must be redone after).
+    Output: the TOKENs whose run is not current, in input order, each with the pending TOKENs it must wait for
+    (printed TOKEN<TAB>DEP DEP...). Current = DONE with the resolved config's hash and, for stages that record the
+    runs they read (upstream.json), made from those runs as they are now and from none that is itself pending
+    here (it will be redone first, so what reads it must be redone after). A run waits for every pending run
+    whose name is a value of its resolved config (units_run, model_run, criterion.expert.run, ...).
 
     One process checks every run of a pipeline, so a rerun of finished stages costs one torch import
     instead of one per run (each stage would skip itself too, after its own start-up)."""
     from .runs import Run
     from .st.paths import UPSTREAM_FILE, is_current, upstream_state
-    runs = []  # (token, run name, current, names of the runs it read)
+    runs = []  # (token, run name, current, names of the runs it read, strings of its config)
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -112,16 +114,26 @@ def pending_runs(lines: list[str]) -> list[str]:
         except (OSError, ValueError):
             reads = None
         current = run.is_done() if reads is None else is_current(run, upstream_state(cfg, reads))
-        runs.append((token, run.name, current, set(reads or ())))
-    pending = {name for _, name, current, _ in runs if not current}
+        runs.append((token, run.name, current, set(reads or ()), _strings(to_dict(cfg))))
+    pending = {name for _, name, current, _, _ in runs if not current}
     changed = True
     while changed:  # what reads a pending run is pending too
         changed = False
-        for _, name, _, reads in runs:
+        for _, name, _, reads, _ in runs:
             if name not in pending and reads & pending:
                 pending.add(name)
                 changed = True
-    return [token for token, name, _, _ in runs if name in pending]
+    token_of = {name: token for token, name, _, _, _ in runs if name in pending}
+    return [(token, [token_of[n] for n in sorted(values & pending - {name})])
+            for token, name, _, _, values in runs if name in pending]
+
+
+def _strings(value: object) -> set[str]:
+    """Every string inside nested dicts and lists (a config as to_dict gives it)."""
+    if isinstance(value, str):
+        return {value}
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    return set().union(*(_strings(v) for v in items))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 0
         if args.command == "pending":
-            print("\n".join(pending_runs(sys.stdin.readlines())))
+            for token, deps in pending_runs(sys.stdin.readlines()):
+                print(f"{token}\t{' '.join(deps)}")
             return 0
         if args.command == "schema":
             for path in write_schemas(args.out):
