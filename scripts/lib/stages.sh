@@ -61,13 +61,14 @@ load_pending() {
   done | speechkd pending)
 }
 
-# launch_run TOKEN LOG_DIR: one run, its output to LOG_DIR/<run>.log; prints one line with the elapsed time,
-# or the log's last lines on failure (and returns 1)
+# launch_run TOKEN LOG_DIR [PROGRESS]: one run, its output to LOG_DIR/<run>.log; prints one line (PROGRESS, e.g.
+# "[3/29]", first) with the elapsed time, or the log's last lines on failure (and returns 1)
 launch_run() {
-  local token="$1" log_dir="$2" t0=$SECONDS name="${1%%#*}" run stage kv
+  local token="$1" log_dir="$2" t0=$SECONDS name="${1%%#*}" run stage kv head
   run=$(run_name "$token")
   stage=$(stage_of "$name")
-  if [ -z "${DEPS[$token]+set}" ]; then echo "  $run ($stage) DONE, skipped"; return 0; fi
+  head="  ${3:+$3 }$run"
+  if [ -z "${DEPS[$token]+set}" ]; then echo "$head ($stage) DONE, skipped"; return 0; fi
   local cmd=(speechkd) args=(--config "$(config_of "$name")")
   while IFS= read -r kv; do args+=(--set "$kv"); done < <(overrides "$token")
   if [ "${SPEECHKD_GPUS:-1}" -gt 1 ] && is_training_stage "$stage"; then
@@ -75,9 +76,9 @@ launch_run() {
     cmd=(torchrun --nproc_per_node="$SPEECHKD_GPUS" ${SPEECHKD_TORCHRUN_ARGS:-} "$(command -v speechkd)")
   fi
   if "${cmd[@]}" "$stage" "${args[@]}" >"$log_dir/$run.log" 2>&1; then
-    echo "  $run ($stage) $((SECONDS - t0)) s"
+    echo "$head ($stage) $((SECONDS - t0)) s"
   else
-    echo "  $run ($stage) FAILED after $((SECONDS - t0)) s; last lines of $log_dir/$run.log:" >&2
+    echo "$head ($stage) FAILED after $((SECONDS - t0)) s; last lines of $log_dir/$run.log:" >&2
     tail -n 20 "$log_dir/$run.log" >&2
     return 1
   fi
@@ -89,7 +90,7 @@ launch_run() {
 # has one intra-op thread (small models side by side use the cores better than one model with several threads).
 # Returns 1 if any run failed or could not start.
 pool() {
-  local jobs="$1" token dep state status=0 done_dir
+  local jobs="$1" token dep state status=0 done_dir started=0
   shift
   local -a todo=("$@") waiting
   local -A running=() finished=() failed=() listed=()
@@ -107,9 +108,11 @@ pool() {
         echo "  $(run_name "$token") not started: it needs ${DEPS[$token]}, not all of which finished" >&2
         failed[$token]=1; status=1
       elif [ "$state" = ready ] && [ ${#running[@]} -lt "$jobs" ]; then
+        started=$((started + 1))
         (
           if [ "$jobs" -gt 1 ]; then export OMP_NUM_THREADS=1; fi
-          if launch_run "$token" "$LOG_DIR"; then echo 0 >"$done_dir/$token"; else echo 1 >"$done_dir/$token"; fi
+          if launch_run "$token" "$LOG_DIR" "[$started/$#]"; then echo 0 >"$done_dir/$token"
+          else echo 1 >"$done_dir/$token"; fi
         ) &
         running[$token]=1
       else
