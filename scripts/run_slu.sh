@@ -24,7 +24,7 @@ while [ $# -gt 0 ]; do
     --runs-dir) runs_dir="$2"; shift 2 ;;
     --seeds) seeds="$2"; shift 2 ;;
     --set) extra+=("$2"); shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 0 ;;
     *) echo "run_slu.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/lib/stages.sh
 
-case "${1:-}" in -h|--help) sed -n '2,15p' "$0"; exit 0 ;; esac
+case "${1:-}" in -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 0 ;; esac
 profile="${1:-embedded}"
 [ $# -gt 0 ] && shift
 data_root=""
@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     --runs-dir) runs_dir="$2"; shift 2 ;;
     --seeds) seeds="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 0 ;;
     *) echo "run_st.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
