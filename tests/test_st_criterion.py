@@ -123,7 +123,8 @@ def test_ctc_weight_interpolates_espnet_style_and_the_head_stays_out_of_students
     plain, _, _ = LabelSmoothedNll(CriterionConfig(), CriterionContext(d))(asr, batch)
     loss, size, logs = LabelSmoothedNll(CriterionConfig(ctc_weight=0.3), CriterionContext(d))(asr, batch)
     enc = asr.encode(batch["source"], batch["source_lengths"])
-    lp = torch.log_softmax(asr.encoder.ctc_proj(enc.out).float(), -1).transpose(0, 1)
+    lp = torch.log_softmax(enc.ctc_logits.float(), -1).transpose(0, 1)
+    assert torch.equal(enc.ctc_logits, asr.encoder.ctc_proj(enc.out))
     ctc = torch.nn.functional.ctc_loss(lp, torch.tensor([4, 5, 5, 6]), enc.lengths, torch.tensor([3, 1]),
                                        blank=d.bos(), reduction="sum")
     assert size == 6 and logs["ctc_loss"] == pytest.approx(ctc.item(), rel=1e-5)

@@ -6,6 +6,9 @@ cascade's evaluation (ASR transcribes, the NMT student translates)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,9 +59,20 @@ def test_st_pipeline_end_to_end(corpora):
                       train={**TRAIN, "max_epochs": 1})
     assert expert["epochs"] == 1 and expert["valid_loss"] < 20
     speech_model = {"arch": "s2t_transformer_s", "args": {**TINY_T, "conv_channels": 32, "conv_kernel_sizes": "5,5,5"}}
+    # with the embedded ASR's CTC head: the students, st-synthetic and st-eval below load it without the head
     asr = speechkd(tmp, "st-train", name="asr", task="asr", data={"prep_run": "prep", "max_tokens": 4000},
-                   model=speech_model, train=TRAIN)
+                   model=speech_model, train=TRAIN, criterion={"name": "label_smoothed_nll", "ctc_weight": 0.3})
     assert asr["num_updates"] > 0
+    # the same under torchrun with 2 processes: DDP must see the CTC head used in the one forward
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                          "-m", "speechkd.cli", "st-train", "--set", f"runs_dir={tmp / 'runs'}", "--set",
+                          "profile=smoke", "--set", "name=asr_ddp", "--set", "task=asr", "--set",
+                          'data={"prep_run": "prep", "max_tokens": 4000}', "--set", f"model={json.dumps(speech_model)}",
+                          "--set", f"train={json.dumps({**TRAIN, 'max_epochs': 1})}", "--set",
+                          'criterion={"name": "label_smoothed_nll", "ctc_weight": 0.3}'],
+                         env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert (tmp / "runs" / "smoke" / "asr_ddp" / "DONE").is_file()
     syn = speechkd(tmp, "st-synthetic", name="syn", prep_run="prep", asr_run="asr", expert_run="expert",
                    generation={"beam": 2, "max_len_b": 30})
     assert syn["utterances"] == 16 and syn["src_replaced"] + syn["src_unchanged"] == 16

@@ -215,7 +215,7 @@ class S2TTransformerEncoder(nn.Module):
                                     cfg.encoder_normalize_before)
             for _ in range(cfg.encoder_layers))
         self.layer_norm = nn.LayerNorm(dim) if cfg.encoder_normalize_before else None
-        # a training aid of the criterion's ctc_weight: decoding and the students never use it
+        # a training aid of the criterion's ctc_weight (EncoderOut.ctc_logits): decoding and students never use it
         self.ctc_proj = nn.Linear(dim, cfg.vocab_size) if cfg.ctc_head else None
 
     def _forward(self, src: Tensor, src_lengths: Tensor) -> EncoderOut:
@@ -230,7 +230,8 @@ class S2TTransformerEncoder(nn.Module):
             x = layer(x, key_mask)
         if self.layer_norm is not None:
             x = self.layer_norm(x)
-        return EncoderOut(x, key_mask)
+        # inside forward, so that DDP counts the head among the parameters this forward used
+        return EncoderOut(x, key_mask, None if self.ctc_proj is None else self.ctc_proj(x))
 
     def forward(self, src: Tensor, src_lengths: Tensor | None = None) -> EncoderOut:
         if src_lengths is None:

@@ -28,10 +28,12 @@ from torch import Tensor, nn
 
 @dataclass
 class EncoderOut:
-    """Encoder states, batch-first: out (B, T, C); padding_mask (B, T) bool, True at padded frames, or None."""
+    """Encoder states, batch-first: out (B, T, C); padding_mask (B, T) bool, True at padded frames, or None;
+    ctc_logits (B, T, V) from a CTC head when the encoder has one (training only: index_select drops them)."""
 
     out: Tensor
     padding_mask: Tensor | None = None
+    ctc_logits: Tensor | None = None
 
     def index_select(self, order: Tensor) -> "EncoderOut":
         mask = None if self.padding_mask is None else self.padding_mask.index_select(0, order)
@@ -76,8 +78,13 @@ class Seq2SeqModel(nn.Module):
     def new_cache(self) -> IncrementalCache:
         raise NotImplementedError
 
-    def forward(self, src: Tensor, src_lengths: Tensor | None, prev_output_tokens: Tensor) -> Tensor:
-        return self.decode(prev_output_tokens, self.encode(src, src_lengths))
+    def forward(self, src: Tensor, src_lengths: Tensor | None, prev_output_tokens: Tensor,
+                return_encoder_out: bool = False) -> Tensor | tuple[Tensor, EncoderOut]:
+        """Logits; with return_encoder_out also the EncoderOut, so that a loss on it (the CTC head's) goes through
+        this one forward, as DDP requires."""
+        enc = self.encode(src, src_lengths)
+        logits = self.decode(prev_output_tokens, enc)
+        return (logits, enc) if return_encoder_out else logits
 
     def reorder_encoder_out(self, enc: EncoderOut, order: Tensor) -> EncoderOut:
         return enc.index_select(order)

@@ -48,8 +48,8 @@ class CriterionConfig:
     kd: KDConfig = option(KDConfig, "KD criteria: ImitKD β schedule, roll-in length cap, the authors' pad-mask "
                                     "quirk (st/kd_config.py)")
     ctc_weight: float = option(0.0, "label_smoothed_nll only: λ of ESPnet's hybrid CTC/attention loss "
-                                    "(1-λ)·attention + λ·CTC, a CTC head on the encoder (s2t_transformer); 0 = off, "
-                                    "as in the papers. An embedded-profile aid for the tiny ASR models")
+                                    "(1-λ)·attention + λ·CTC, a CTC head on the encoder (s2t_transformer); "
+                                    "0 = off, as in the papers. An embedded-profile aid for the tiny ASR models")
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.label_smoothing < 1.0:
@@ -131,25 +131,24 @@ class LabelSmoothedNll(Criterion):
     blank = <s> (fairseq's CTC convention), zero_infinity for utterances shorter than their transcript."""
 
     def __call__(self, model: torch.nn.Module, batch: dict) -> LossOut:
+        args = (batch["source"], batch["source_lengths"], batch["prev_output_tokens"])
         if self.cfg.ctc_weight > 0:
-            enc = model.encode(batch["source"], batch["source_lengths"])
-            logits = model.decode(batch["prev_output_tokens"], enc)
+            logits, enc = model(*args, return_encoder_out=True)
         else:
-            logits = model(batch["source"], batch["source_lengths"], batch["prev_output_tokens"])
+            logits = model(*args)
         loss, nll = label_smoothed_nll(log_softmax_fp32(logits), batch["target"], self.cfg.label_smoothing,
                                        ignore_index=self.pad)
         logs = {"nll_loss": float(nll.detach())}
         if self.cfg.ctc_weight > 0:
-            ctc = self.ctc_loss(model, enc, batch["target"])
+            ctc = self.ctc_loss(enc, batch["target"])
             loss = (1.0 - self.cfg.ctc_weight) * loss + self.cfg.ctc_weight * ctc
             logs["ctc_loss"] = float(ctc.detach())
         return loss, int(batch["ntokens"]), logs
 
-    def ctc_loss(self, model: torch.nn.Module, enc: Any, target: Tensor) -> Tensor:
-        head = getattr(model.encoder, "ctc_proj", None)
-        if head is None:
+    def ctc_loss(self, enc: Any, target: Tensor) -> Tensor:
+        if enc.ctc_logits is None:
             raise InputError("criterion.ctc_weight: the model has no CTC head (s2t_transformer only)")
-        lprobs = log_softmax_fp32(head(enc.out)).transpose(0, 1)  # (T, B, V)
+        lprobs = log_softmax_fp32(enc.ctc_logits).transpose(0, 1)  # (T, B, V)
         keep = (target != self.pad) & (target != self.eos)
         return F.ctc_loss(lprobs, target[keep], enc.lengths, keep.sum(dim=1), blank=self.ctx.tgt_dict.bos(),
                           reduction="sum", zero_infinity=True)

@@ -41,14 +41,11 @@ from ..kd import sequence_losses as losses
 from ..kd.beta import BetaSchedule
 from ..kd.rollin import apply_rollin, draw_replaced_rows, rollin_max_len
 from ..models.seq2seq import EncoderOut, Seq2SeqModel, log_softmax_fp32
+from ..train.distributed import unwrap
 from .criteria import Criterion, CriterionConfig, CriterionContext, LossOut, register
 from .kd_config import KDConfig
 
 UPDATE_TOTAL_KINDS = ("exponential", "linear", "reverse_sigmoid")
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return getattr(model, "module", model)  # DDP
 
 
 def beta_schedule(kd: KDConfig, max_updates: int) -> BetaSchedule:

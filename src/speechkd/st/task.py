@@ -21,12 +21,9 @@ import torch
 
 from ..data.batching import BucketBatchSampler
 from ..train.batches import to_device
+from ..train.distributed import unwrap
 from .criteria import Criterion
 from .data import batch_rng, specaugment_of
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    return getattr(model, "module", model)  # DDP
 
 
 class StTask:
