@@ -72,7 +72,5 @@ order() {
 }
 tokens=$(order | awk '!seen[$0]++' | while read -r t; do if [ -f "$(config_of "${t%%#*}")" ]; then echo "$t"; fi; done)
 # shellcheck disable=SC2086
-load_pending $tokens
-# shellcheck disable=SC2086
-pool "$jobs" $tokens || { echo "run_slu.sh: some runs failed (see above)" >&2; exit 1; }
+run_pool run_slu.sh "$jobs" $tokens
 echo "--- slu: every run done in $((SECONDS - start)) s"

@@ -37,7 +37,6 @@ done
 dir="configs/$profile/st"
 if [ ! -d "$dir" ]; then echo "run_st.sh: no configs in $dir" >&2; exit 2; fi
 if [ -z "$jobs" ]; then jobs=$([ "$profile" = embedded ] && echo 2 || echo 1); fi
-if [ "$jobs" -gt 1 ]; then export OMP_NUM_THREADS=1; fi
 LOG_DIR="$runs_dir/$profile/st_logs"
 mkdir -p "$LOG_DIR"
 start_all=$SECONDS
@@ -71,7 +70,5 @@ tokens="$(names st_prep_nmt) $(names 'st_prep_*' | grep -v '^st_prep_nmt$' || tr
   $(with_seeds "$seeds" $(echo "$students" | grep '_rnn_' || true) $(echo "$students" | grep -v '_rnn_' || true))
   $(names 'asr_*_eval' 'nmt_expert_*_eval') $(with_seeds "$seeds" $(names 'st_*_eval'))"
 # shellcheck disable=SC2086
-load_pending $tokens
-# shellcheck disable=SC2086
-pool "$jobs" $tokens || { echo "run_st.sh: some runs failed (see above)" >&2; exit 1; }
+run_pool run_st.sh "$jobs" $tokens
 echo "=== ST pipeline ($profile) done in $((SECONDS - start_all)) s"

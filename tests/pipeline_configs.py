@@ -1,11 +1,11 @@
-"""Shared by test_slu_configs.py and test_st_configs.py: the committed configs of one method and profile."""
+"""Shared by the config tests (test_pipeline_configs.py, test_slu_configs.py, test_st_configs.py): the committed
+configs of one method and profile, and the runs the paper tables read."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from speechkd import cli
-from speechkd.config import load_config
+from speechkd.tables.spec import TABLES_DIR, load_table_spec
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = ("embedded", "paper")
@@ -16,9 +16,7 @@ def configs(profile: str, method: str) -> dict[str, dict]:
     return {p.stem: json.loads(p.read_text()) for p in sorted((REPO / "configs" / profile / method).glob("*.json"))}
 
 
-def assert_every_config_loads(profile: str, method: str) -> None:
-    """Each file loads with the stage its $schema names, and is named (and profiled) after its file."""
-    for name, raw in configs(profile, method).items():
-        stage = raw["$schema"].split("/")[-1].split(".")[0]
-        assert stage in cli.STAGES and raw["name"] == name and raw["profile"] == profile
-        load_config(cli._stage_module(stage).Config, REPO / "configs" / profile / method / f"{name}.json")
+def table_runs(table: str) -> list[tuple[str, str, str]]:
+    """(row id, column, run name) of every cell of configs/tables/<table>.json."""
+    return [(row.id, column, run) for row in load_table_spec(TABLES_DIR / f"{table}.json").rows
+            for column, run in row.runs.items()]

@@ -1,35 +1,22 @@
-"""The SLU configs: every file loads, the run names are the table specs' contract, rows are cumulative as in
-the paper, and the paper configs carry the authors' hyperparameters."""
+"""The SLU configs (that they load: test_pipeline_configs.py): the run names are the table specs' contract, rows
+are cumulative as in the paper, and the paper configs carry the authors' hyperparameters."""
 from __future__ import annotations
-
 
 import pytest
 
-from pipeline_configs import PROFILES, assert_every_config_loads
-from pipeline_configs import configs as method_configs
-from speechkd.tables.spec import TABLES_DIR, load_table_spec
+from pipeline_configs import PROFILES, configs, table_runs
 from speechkd.config import load_config
 from speechkd.slu import finetune, text_finetune
 
 
-def configs(profile: str) -> dict[str, dict]:
-    return method_configs(profile, "slu")
-
-
-@pytest.mark.parametrize("profile", PROFILES)
-def test_every_config_loads_with_its_stage_and_is_named_after_its_file(profile):
-    assert_every_config_loads(profile, "slu")
-
-
 @pytest.mark.parametrize("profile", PROFILES)
 def test_table_runs_exist_and_rows_add_up_as_in_the_paper(profile):
-    have = configs(profile)
+    have = configs(profile, "slu")
     for table in ("slu_table2_fsc", "slu_table3_snips"):
-        for row in load_table_spec(TABLES_DIR / f"{table}.json").rows:
-            for column, run in row.runs.items():
-                if profile == "embedded" and column == "snips":
-                    continue  # no SNIPS stand-in in the embedded profile
-                assert run in have, f"{profile}: {table} row {row.id} needs configs/{profile}/slu/{run}.json"
+        for row, column, run in table_runs(table):
+            if profile == "embedded" and column == "snips":
+                continue  # no SNIPS stand-in in the embedded profile
+            assert run in have, f"{profile}: {table} row {row} needs configs/{profile}/slu/{run}.json"
     rows = [n for n in have if n.endswith("_base")]
     assert rows
     for base in rows:
@@ -46,7 +33,7 @@ def test_table_runs_exist_and_rows_add_up_as_in_the_paper(profile):
 
 
 def test_paper_configs_carry_the_authors_hyperparameters():
-    paper = configs("paper")
+    paper = configs("paper", "slu")
     ft = load_config(finetune.Config, data=paper["slu_fsc_full_da"])
     t = ft.train
     assert (t.optimizer, t.lr, t.eps, t.weight_decay, t.betas, t.max_epochs) == ("adam", 1e-4, 1e-6, 0.01,

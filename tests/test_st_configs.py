@@ -1,4 +1,4 @@
-"""The ST configs: every file loads with its stage, every table run exists, and the students of one table
+"""The ST configs (that they load: test_pipeline_configs.py): every table run exists, and the students of one table
 (corpus x architecture) differ only in what the row name says: the criterion and, for the T rows, the synthetic
 training data. Without this, a row's number could come from a different budget than its neighbours'."""
 from __future__ import annotations
@@ -7,37 +7,26 @@ import copy
 
 import pytest
 
-from pipeline_configs import PROFILES, assert_every_config_loads
-from pipeline_configs import configs as method_configs
-from speechkd.tables.spec import TABLES_DIR, load_table_spec
+from pipeline_configs import PROFILES, configs, table_runs
+
 ROWS = {"nll": ("label_smoothed_nll", False), "kd": ("word_kd", False), "kdt": ("word_kd", True),
         "imitkd_full": ("imitkd_full", False), "imitkdt_full": ("imitkd_full", True)}
 
 
-def configs(profile: str) -> dict[str, dict]:
-    return method_configs(profile, "st")
-
-
-@pytest.mark.parametrize("profile", PROFILES)
-def test_every_config_loads_with_its_stage_and_is_named_after_its_file(profile):
-    assert_every_config_loads(profile, "st")
-
-
 @pytest.mark.parametrize("profile", PROFILES)
 def test_table_runs_exist(profile):
-    have = configs(profile)
+    have = configs(profile, "st")
     for table in ("st_mustc", "st_covost2"):
-        for row in load_table_spec(TABLES_DIR / f"{table}.json").rows:
-            for run in row.runs.values():
-                assert run in have, f"{profile}: {table} row {row.id} needs configs/{profile}/st/{run}.json"
-                assert have[run]["model_run"] in have, f"{run}: its model_run has no config"
+        for row, _, run in table_runs(table):
+            assert run in have, f"{profile}: {table} row {row} needs configs/{profile}/st/{run}.json"
+            assert have[run]["model_run"] in have, f"{run}: its model_run has no config"
 
 
 @pytest.mark.parametrize("profile", PROFILES)
 @pytest.mark.parametrize("corpus", ("mustc", "covost2"))
 @pytest.mark.parametrize("arch", ("transformer", "rnn"))
 def test_rows_of_a_table_differ_only_in_the_method(profile, corpus, arch):
-    have = configs(profile)
+    have = configs(profile, "st")
     common = None
     for row, (criterion, synthetic) in ROWS.items():
         raw = copy.deepcopy(have[f"st_{corpus}_{arch}_{row}"])

@@ -131,3 +131,11 @@ pool() {
   rm -rf "$done_dir"
   return $status
 }
+
+# run_pool WHO JOBS TOKEN...: which of TOKEN... are pending, then `pool` them; exits 1 on failure (WHO: the script)
+run_pool() {
+  local who="$1" jobs="$2"
+  shift 2
+  load_pending "$@"
+  pool "$jobs" "$@" || { echo "$who: some runs failed (see above)" >&2; exit 1; }
+}

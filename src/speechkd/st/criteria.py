@@ -28,7 +28,7 @@ from torch import Tensor
 from ..config import option
 from ..errors import InputError
 from ..kd.sequence_losses import label_smoothed_nll
-from ..models.seq2seq import log_softmax_fp32
+from ..models.seq2seq import EncoderOut, log_softmax_fp32
 from ..tokenizers.dictionary import Dictionary
 from .expert import Expert, ExpertConfig
 from .kd_config import KDConfig
@@ -145,7 +145,7 @@ class LabelSmoothedNll(Criterion):
             logs["ctc_loss"] = float(ctc.detach())
         return loss, int(batch["ntokens"]), logs
 
-    def ctc_loss(self, enc: Any, target: Tensor) -> Tensor:
+    def ctc_loss(self, enc: EncoderOut, target: Tensor) -> Tensor:
         if enc.ctc_logits is None:
             raise InputError("criterion.ctc_weight: the model has no CTC head (s2t_transformer only)")
         lprobs = log_softmax_fp32(enc.ctc_logits).transpose(0, 1)  # (T, B, V)
