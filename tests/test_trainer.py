@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -395,3 +396,14 @@ def test_task_state_and_update_counter_survive_a_resume(tmp_path):
     second = CountingTask()
     metrics = Trainer(cfg, run, linear(), second).fit()
     assert (first.seen, second.seen) == (4, 8) and second.updates == [3, 4] and metrics["num_updates"] == 4
+
+
+def test_seed_everything_switches_on_deterministic_algorithms_in_warn_only_mode():
+    code = ("import sys, torch\n"
+            "from speechkd.train.reproducibility import seed_everything\n"
+            "seed_everything(1)\n"
+            "assert torch.are_deterministic_algorithms_enabled()\n"
+            "assert torch.is_deterministic_algorithms_warn_only_enabled()\n"
+            # the inductor flag is set only when inductor is in use; importing it costs seconds per process
+            "assert 'torch._inductor.config' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True)

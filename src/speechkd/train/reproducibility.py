@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import os
 import random
+import sys
 from typing import Any, Iterator
 
 import numpy as np
@@ -28,8 +29,13 @@ def set_deterministic() -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
-    # warn_only: a few CUDA kernels (e.g. CTC loss backward) have no deterministic version; CPU ones are
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    # warn_only: a few CUDA kernels (e.g. CTC loss backward) have no deterministic version; CPU ones are.
+    # torch.use_deterministic_algorithms also imports torch._inductor to set its flag, 2.3 s per process
+    # here; nothing in speechkd compiles, so set inductor's flag only when something already imported it.
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
+    inductor_config = sys.modules.get("torch._inductor.config")
+    if inductor_config is not None:
+        inductor_config.deterministic = True
 
 
 def derive_seed(*parts: int | str) -> int:
