@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .padded_birnn import padded_bidirectional
 from .seq2seq import EncoderOut, Seq2SeqModel, arch_default
 
 
@@ -153,11 +154,11 @@ class BerardEncoder(nn.Module):
         lengths = src_lengths
         for k, s in self.conv_kernel_sizes_and_strides:
             lengths = torch.div(lengths + 2 * (k // 2) - k, s, rounding_mode="floor") + 1
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
-        out, _ = self.lstm(packed)  # zero initial states, as fairseq's h0/c0
-        out, out_lengths = nn.utils.rnn.pad_packed_sequence(out)
+        # fairseq packs the sequence; padded_bidirectional gives the same outputs faster. Zero initial states,
+        # as fairseq's h0/c0; frames past the longest sequence are cut, as pad_packed_sequence does
+        out = padded_bidirectional(self.lstm, x[: int(lengths.max())], lengths)
         out = F.dropout(out, self.dropout, self.training).transpose(0, 1)  # (B, T, 2H)
-        padding_mask = torch.arange(out.size(1)).unsqueeze(0) >= out_lengths.unsqueeze(1)
+        padding_mask = torch.arange(out.size(1), device=out.device).unsqueeze(0) >= lengths.to(out.device).unsqueeze(1)
         return EncoderOut(out, padding_mask.to(out.device))
 
 

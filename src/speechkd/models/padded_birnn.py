@@ -1,0 +1,58 @@
+"""A bidirectional nn.LSTM/GRU/RNN run over a right-padded batch without packing, same outputs as packing.
+
+Why: `pack_padded_sequence` makes the recurrence skip the padding, but on CPU its backward is about three
+times slower than the unpacked kernels (a 2-layer BiLSTM-64 over 32 x 60 frames: 51 ms against 16 ms per
+forward+backward), and the SLU DeepSpeech2 and the Bérard encoder spend most of their training time there.
+
+Why the outputs are the same at every valid frame: the forward direction reaches frame t before any padding
+(padding only follows a sequence's last frame), and the reverse direction is run forward over each sequence
+flipped within its own length, so its padding also comes last; flipping the result back puts every frame in
+place. Between layers only valid frames feed valid frames. Padded output frames are zeroed, as
+`pad_packed_sequence` leaves them. Parameters stay the module's own (`weight_ih_l0_reverse`, ...), so state
+dicts and checkpoints are unchanged.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+_KERNELS = {"LSTM": torch.lstm, "GRU": torch.gru, "RNN_TANH": torch.rnn_tanh, "RNN_RELU": torch.rnn_relu}
+
+
+def flip_within_lengths(x: Tensor, lengths: Tensor) -> Tensor:
+    """(T, B, ...) -> each sequence's first `lengths[b]` frames reversed, padded frames left where they are."""
+    steps = torch.arange(x.size(0), device=x.device)[:, None]
+    lens = lengths.to(x.device)[None, :]
+    index = torch.where(steps < lens, lens - 1 - steps, steps)  # (T, B)
+    index = index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(0, index)
+
+
+def _one_direction(rnn: nn.RNNBase, x: Tensor, layer: int, suffix: str) -> Tensor:
+    names = [f"weight_ih_l{layer}{suffix}", f"weight_hh_l{layer}{suffix}"]
+    if rnn.bias:
+        names += [f"bias_ih_l{layer}{suffix}", f"bias_hh_l{layer}{suffix}"]
+    weights = [getattr(rnn, name) for name in names]
+    h0 = x.new_zeros(1, x.size(1), rnn.hidden_size)  # zero initial states, as packing with hx=None
+    hx = (h0, h0) if rnn.mode == "LSTM" else h0
+    # one layer, one direction, no dropout: the arguments nn.RNNBase.forward passes to the same kernels
+    return _KERNELS[rnn.mode](x, hx, weights, rnn.bias, 1, 0.0, rnn.training, False, False)[0]
+
+
+def padded_bidirectional(rnn: nn.RNNBase, x: Tensor, lengths: Tensor) -> Tensor:
+    """`rnn` (bidirectional, time-major, no projection) over x (T, B, input) whose sequence b has `lengths[b]`
+    valid frames -> (T, B, 2·hidden): the directions concatenated as nn.LSTM does, zeros at padded frames.
+    Dropout between layers is applied in training as nn.LSTM applies it."""
+    if not rnn.bidirectional or rnn.batch_first or getattr(rnn, "proj_size", 0):
+        raise ValueError("padded_bidirectional needs a bidirectional, time-major RNN without projection")
+    lengths = lengths.to(x.device)
+    for layer in range(rnn.num_layers):
+        if layer > 0:
+            x = F.dropout(x, rnn.dropout, rnn.training)
+        forward = _one_direction(rnn, x, layer, "")
+        backward = flip_within_lengths(_one_direction(rnn, flip_within_lengths(x, lengths), layer, "_reverse"),
+                                       lengths)
+        x = torch.cat([forward, backward], dim=-1)
+    padding = torch.arange(x.size(0), device=x.device)[:, None] >= lengths[None, :]
+    return x.masked_fill(padding[:, :, None], 0.0)
