@@ -1,0 +1,81 @@
+"""Bidirectional LSTM forward+backward over a padded batch: speechkd's padded_bidirectional against packing.
+
+Side by side, each side in its own single-threaded process (>= 3 processes x >= 20 timed steps after 3 warm-ups),
+on the embedded SLU DeepSpeech2's shape (batch 32, 60 frames after the convolutions, lengths 30-60, input 64,
+2 layers of BiLSTM 64; --hidden/--frames/--layers for others):
+  padded  speechkd.models.padded_birnn.padded_bidirectional (what DeepSpeech2 and the Bérard encoder run)
+  packed  pack_padded_sequence -> nn.LSTM -> pad_packed_sequence (the authors' and fairseq's code)
+Usage: .venv/bin/python bench/bench_padded_birnn.py [--processes 3] [--steps 20]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+
+def worker(side: str, steps: int, frames: int, hidden: int, layers: int) -> None:
+    import torch
+    from torch import nn
+
+    from speechkd.models.padded_birnn import padded_bidirectional
+
+    torch.manual_seed(0)
+    rnn = nn.LSTM(hidden, hidden, num_layers=layers, bidirectional=True)
+    x = torch.randn(frames, 32, hidden, requires_grad=True)
+    lengths = torch.randint(frames // 2, frames + 1, (32,))
+    lengths[0] = frames
+
+    def step() -> None:
+        if side == "padded":
+            out = padded_bidirectional(rnn, x, lengths)
+        else:
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
+            out = nn.utils.rnn.pad_packed_sequence(rnn(packed)[0], total_length=frames)[0]
+        out.sum().backward()
+
+    for _ in range(3):
+        step()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    print(json.dumps({"side": side, "times": times}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--processes", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args.worker, args.steps, args.frames, args.hidden, args.layers)
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    results: dict[str, list[float]] = {"padded": [], "packed": []}
+    for _ in range(args.processes):
+        for side in results:  # alternate sides so that machine noise hits both alike
+            cmd = [sys.executable, __file__, "--worker", side] + [
+                f"--{k}={getattr(args, k)}" for k in ("steps", "frames", "hidden", "layers")]
+            out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+            results[side] += json.loads(out.strip().splitlines()[-1])["times"]
+    print(f"BiLSTM {args.layers} x {args.hidden}, batch 32 x {args.frames} frames, forward+backward, one thread, "
+          f"{args.processes} processes x {args.steps} steps")
+    medians = {}
+    for side, times in results.items():
+        medians[side] = statistics.median(times)
+        print(f"  {side:7s} min {min(times) * 1e3:6.1f} ms  median {medians[side] * 1e3:6.1f} ms  "
+              f"max {max(times) * 1e3:6.1f} ms")
+    print(f"  padded / packed time ratio (median): {medians['padded'] / medians['packed']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
