@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
-import sys
 import time
+
+from sides import print_times, run_alternately
 
 SAMPLE_RATE = 16000
 
@@ -69,23 +67,15 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         return worker(args.worker, args.steps, args.seconds)
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    results: dict[str, list[float]] = {"speechkd": [], "knf-naive": []}
-    for _ in range(args.processes):
-        for side in results:  # alternate sides so that machine noise hits both alike
-            cmd = [sys.executable, __file__, "--worker", side, "--steps", str(args.steps), "--seconds", str(args.seconds)]
-            if sys.platform.startswith("linux"):
-                cmd = ["taskset", "-c", "0"] + cmd  # one core
-            out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-            results[side] += json.loads(out.strip().splitlines()[-1])["times"]
+    results = run_alternately(__file__, ["speechkd", "knf-naive"], ["--steps", str(args.steps), "--seconds",
+                                                                     str(args.seconds)], args.processes,
+                              pin_one_core=True)
     print(f"fbank 80-dim on {args.seconds:.0f} s of 16 kHz audio, one core, "
           f"{args.processes} processes x {args.steps} calls")
-    medians = {}
+    medians = print_times(results)
     for side, times in results.items():
-        lo, med, hi = min(times), statistics.median(times), max(times)
-        medians[side] = med
-        print(f"  {side:10s} min {lo * 1e3:7.1f} ms  median {med * 1e3:7.1f} ms  max {hi * 1e3:7.1f} ms   "
-              f"x real time: median {args.seconds / med:7.0f}  (best {args.seconds / lo:.0f}, worst {args.seconds / hi:.0f})")
+        print(f"  {side:10s} x real time: median {args.seconds / medians[side]:7.0f}  "
+              f"(best {args.seconds / min(times):.0f}, worst {args.seconds / max(times):.0f})")
     print(f"  speechkd / knf-naive time ratio (median): {medians['speechkd'] / medians['knf-naive']:.2f}")
     print(f"  goal >= 1000x real time per core: {'MET' if args.seconds / medians['speechkd'] >= 1000 else 'NOT MET'}")
 

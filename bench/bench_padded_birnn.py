@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import statistics
-import subprocess
-import sys
 import time
+
+from sides import print_times, run_alternately
 
 
 def worker(side: str, steps: int, frames: int, hidden: int, layers: int) -> None:
@@ -59,21 +57,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         return worker(args.worker, args.steps, args.frames, args.hidden, args.layers)
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    results: dict[str, list[float]] = {"padded": [], "packed": []}
-    for _ in range(args.processes):
-        for side in results:  # alternate sides so that machine noise hits both alike
-            cmd = [sys.executable, __file__, "--worker", side] + [
-                f"--{k}={getattr(args, k)}" for k in ("steps", "frames", "hidden", "layers")]
-            out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
-            results[side] += json.loads(out.strip().splitlines()[-1])["times"]
+    results = run_alternately(__file__, ["padded", "packed"], [
+        f"--{k}={getattr(args, k)}" for k in ("steps", "frames", "hidden", "layers")], args.processes)
     print(f"BiLSTM {args.layers} x {args.hidden}, batch 32 x {args.frames} frames, forward+backward, one thread, "
           f"{args.processes} processes x {args.steps} steps")
-    medians = {}
-    for side, times in results.items():
-        medians[side] = statistics.median(times)
-        print(f"  {side:7s} min {min(times) * 1e3:6.1f} ms  median {medians[side] * 1e3:6.1f} ms  "
-              f"max {max(times) * 1e3:6.1f} ms")
+    medians = print_times(results, width=7)
     print(f"  padded / packed time ratio (median): {medians['padded'] / medians['packed']:.2f}")
 
 

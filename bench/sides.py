@@ -1,0 +1,36 @@
+"""Run the sides of a benchmark alternately, each in its own single-threaded process, and summarise them.
+
+A side's process is `python SCRIPT --worker SIDE ARGS...` and prints, last, one JSON line {"side", "times"}.
+Alternating the sides process by process lets machine noise hit both alike.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+
+def run_alternately(script: str, sides: list[str], args: list[str], processes: int,
+                    pin_one_core: bool = False) -> dict[str, list[float]]:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    results: dict[str, list[float]] = {side: [] for side in sides}
+    for _ in range(processes):
+        for side in sides:
+            cmd = [sys.executable, script, "--worker", side, *args]
+            if pin_one_core and sys.platform.startswith("linux"):
+                cmd = ["taskset", "-c", "0"] + cmd
+            out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+            results[side] += json.loads(out.strip().splitlines()[-1])["times"]
+    return results
+
+
+def print_times(results: dict[str, list[float]], width: int = 10) -> dict[str, float]:
+    """One line per side (min, median, max in ms); returns the medians in seconds."""
+    medians = {}
+    for side, times in results.items():
+        medians[side] = statistics.median(times)
+        print(f"  {side:{width}s} min {min(times) * 1e3:7.1f} ms  median {medians[side] * 1e3:7.1f} ms  "
+              f"max {max(times) * 1e3:7.1f} ms")
+    return medians
