@@ -9,10 +9,8 @@ Usage: .venv/bin/python bench/bench_fbank.py [--processes 3] [--steps 10] [--sec
 from __future__ import annotations
 
 import argparse
-import json
-import time
 
-from sides import print_times, run_alternately
+from sides import emit, print_times, run_alternately, time_calls
 
 SAMPLE_RATE = 16000
 
@@ -47,15 +45,8 @@ def _side(name: str):
 
 def worker(name: str, steps: int, seconds: float) -> None:
     fn, wave = _side(name), _audio(seconds)
-    for _ in range(3):
-        fn(wave)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        feats = fn(wave)
-        times.append(time.perf_counter() - start)
-    assert feats.shape == (1 + (len(wave) - 400) // 160, 80)
-    print(json.dumps({"side": name, "times": times}))
+    assert fn(wave).shape == (1 + (len(wave) - 400) // 160, 80)
+    emit(name, time_calls(lambda: fn(wave), steps))
 
 
 def main() -> None:

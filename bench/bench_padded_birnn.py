@@ -10,10 +10,8 @@ Usage: .venv/bin/python bench/bench_padded_birnn.py [--processes 3] [--steps 20]
 from __future__ import annotations
 
 import argparse
-import json
-import time
 
-from sides import print_times, run_alternately
+from sides import emit, print_times, run_alternately, time_calls
 
 
 def worker(side: str, steps: int, frames: int, hidden: int, layers: int) -> None:
@@ -36,14 +34,7 @@ def worker(side: str, steps: int, frames: int, hidden: int, layers: int) -> None
             out = nn.utils.rnn.pad_packed_sequence(rnn(packed)[0], total_length=frames)[0]
         out.sum().backward()
 
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    print(json.dumps({"side": side, "times": times}))
+    emit(side, time_calls(step, steps))
 
 
 def main() -> None:

@@ -10,6 +10,25 @@ import os
 import statistics
 import subprocess
 import sys
+import time
+from typing import Callable
+
+
+def time_calls(fn: Callable[[], object], steps: int, warmup: int = 3) -> list[float]:
+    """Seconds per call of `fn` over `steps` calls after `warmup` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def emit(side: str, times: list[float]) -> None:
+    """A worker's last line, read back by run_alternately."""
+    print(json.dumps({"side": side, "times": times}))
 
 
 def run_alternately(script: str, sides: list[str], args: list[str], processes: int,
