@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from speechkd.models.padded_birnn import flip_within_lengths, padded_bidirectional
+from speechkd.models.padded_birnn import bidirectional_over_padded, flip_within_lengths, padded_bidirectional
 
 
 def _packed(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -55,3 +55,14 @@ def test_refuses_unidirectional_or_batch_first():
     with pytest.raises(ValueError, match="bidirectional, time-major"):
         padded_bidirectional(nn.LSTM(3, 2, bidirectional=True, batch_first=True), torch.zeros(1, 2, 3),
                              torch.tensor([2]))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (the packed cuDNN path)")
+def test_cuda_packed_path_matches_the_cpu_padded_path():
+    torch.manual_seed(0)
+    rnn = nn.LSTM(5, 4, num_layers=2, bidirectional=True)
+    lengths = torch.tensor([6, 2, 4])
+    x = torch.randn(6, 3, 5)
+    on_cpu = bidirectional_over_padded(rnn, x, lengths)
+    on_cuda = bidirectional_over_padded(rnn.cuda(), x.cuda(), lengths)
+    torch.testing.assert_close(on_cuda.cpu(), on_cpu, rtol=1e-4, atol=1e-5)

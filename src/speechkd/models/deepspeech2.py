@@ -7,8 +7,8 @@ SeanNaren/deepspeech.pytorch `model.py` with the spectrogram replaced by the 768
 - Conv2d(1->32, k(41,11), s(2,2), p(20,5)) BN Hardtanh(0,20); Conv2d(32->32, k(21,11), s(2,1), p(10,5)) BN
   Hardtanh(0,20); `MaskConv` zeroes the padded frames after every module; time is halved, D -> D/4;
 - RNN input = channels x conv-reduced D (32 x 192 = 6144 for D = 768);
-- 5 bidirectional LSTM layers (hidden 768) over packed sequences (here `padded_bidirectional`, same outputs,
-  faster), the two directions SUMMED; a SequenceWise
+- 5 bidirectional LSTM layers (hidden 768) over packed sequences (on CPU here without packing, same outputs,
+  faster: `models/padded_birnn.py`), the two directions SUMMED; a SequenceWise
   BatchNorm1d before every layer but the first.
 
 Parameter names are deepspeech.pytorch's (`conv.seq_module.N.*`, `rnns.N.rnn.*`, `rnns.N.batch_norm.module.*`,
@@ -31,7 +31,7 @@ from typing import Mapping
 import torch
 import torch.nn as nn
 
-from .padded_birnn import padded_bidirectional
+from .padded_birnn import bidirectional_over_padded
 
 RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}  # deepspeech.pytorch supported_rnns
 NUM_CTC_LABELS = 29  # manifest/labels.json: "_", "'", A-Z, " "
@@ -83,7 +83,7 @@ class BatchRNN(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if self.batch_norm is not None:
             x = self.batch_norm(x)
-        out = padded_bidirectional(self.rnn, x, lengths)  # what the authors' packed sequence gives, faster
+        out = bidirectional_over_padded(self.rnn, x, lengths)  # what the authors' packed sequence gives, faster
         return out.view(out.size(0), out.size(1), 2, -1).sum(2)  # (T, N, 2H) -> (T, N, H) by sum
 
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .padded_birnn import padded_bidirectional
+from .padded_birnn import bidirectional_over_padded
 from .seq2seq import EncoderOut, Seq2SeqModel, arch_default
 
 
@@ -154,9 +154,9 @@ class BerardEncoder(nn.Module):
         lengths = src_lengths
         for k, s in self.conv_kernel_sizes_and_strides:
             lengths = torch.div(lengths + 2 * (k // 2) - k, s, rounding_mode="floor") + 1
-        # fairseq packs the sequence; padded_bidirectional gives the same outputs faster. Zero initial states,
-        # as fairseq's h0/c0; frames past the longest sequence are cut, as pad_packed_sequence does
-        out = padded_bidirectional(self.lstm, x[: int(lengths.max())], lengths)
+        # fairseq packs the sequence; on CPU, unpacked gives the same outputs faster (padded_birnn.py). Zero
+        # initial states, as fairseq's h0/c0; frames past the longest sequence are cut, as pad_packed_sequence does
+        out = bidirectional_over_padded(self.lstm, x[: int(lengths.max())], lengths)
         out = F.dropout(out, self.dropout, self.training).transpose(0, 1)  # (B, T, 2H)
         padding_mask = torch.arange(out.size(1), device=out.device).unsqueeze(0) >= lengths.to(out.device).unsqueeze(1)
         return EncoderOut(out, padding_mask.to(out.device))
