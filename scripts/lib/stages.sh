@@ -12,6 +12,7 @@
 #                            "--nnodes 2 --node-rank 0 --rdzv-backend c10d --rdzv-endpoint host0:29400"
 
 [ -x .venv/bin/speechkd ] && export PATH="$PWD/.venv/bin:$PATH"
+STAGES_LIB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 is_training_stage() {
   case "$1" in
@@ -74,6 +75,8 @@ launch_run() {
   if [ "${SPEECHKD_GPUS:-1}" -gt 1 ] && is_training_stage "$stage"; then
     # shellcheck disable=SC2206  # word splitting of the extra arguments is wanted
     cmd=(torchrun --nproc_per_node="$SPEECHKD_GPUS" ${SPEECHKD_TORCHRUN_ARGS:-} "$(command -v speechkd)")
+  elif [ -n "${FORKSERVER_SOCKET:-}" ]; then
+    cmd=(python3 -S "$STAGES_LIB/forkrun.py" "$FORKSERVER_SOCKET" "$log_dir/$run.log")
   fi
   if "${cmd[@]}" "$stage" "${args[@]}" >"$log_dir/$run.log" 2>&1; then
     echo "$head ($stage) $((SECONDS - t0)) s"
@@ -132,10 +135,44 @@ pool() {
   return $status
 }
 
+# start_forkserver / stop_forkserver: a `speechkd forkserver` whose forks run the pool's runs, so that a run does
+# not pay for importing torch and the stages again (src/speechkd/forkserver.py). SPEECHKD_FORKSERVER=0 turns it
+# off; if it does not start, runs start as fresh processes.
+FORKSERVER_PID="" FORKSERVER_DIR="" FORKSERVER_SOCKET=""
+start_forkserver() {
+  [ "${SPEECHKD_FORKSERVER:-1}" = 0 ] && return 0
+  FORKSERVER_DIR=$(mktemp -d)
+  speechkd forkserver --socket "$FORKSERVER_DIR/sock" >"$LOG_DIR/forkserver.log" 2>&1 &
+  FORKSERVER_PID=$!
+  trap stop_forkserver EXIT
+}
+await_forkserver() {  # until the server listens (it imports every stage first)
+  [ -n "$FORKSERVER_PID" ] || return 0
+  local i
+  for ((i = 0; i < 1200; i++)); do
+    if [ -S "$FORKSERVER_DIR/sock" ]; then FORKSERVER_SOCKET="$FORKSERVER_DIR/sock"; return 0; fi
+    kill -0 "$FORKSERVER_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "  no fork server (see $LOG_DIR/forkserver.log): runs start as fresh processes" >&2
+  stop_forkserver
+}
+stop_forkserver() {
+  [ -n "$FORKSERVER_PID" ] || return 0
+  kill "$FORKSERVER_PID" 2>/dev/null || true
+  wait "$FORKSERVER_PID" 2>/dev/null || true
+  rm -rf "$FORKSERVER_DIR"
+  FORKSERVER_PID="" FORKSERVER_DIR="" FORKSERVER_SOCKET=""
+}
+
 # run_pool WHO JOBS TOKEN...: which of TOKEN... are pending, then `pool` them; exits 1 on failure (WHO: the script)
 run_pool() {
-  local who="$1" jobs="$2"
+  local who="$1" jobs="$2" status=0
   shift 2
+  start_forkserver  # it imports while `speechkd pending` runs
   load_pending "$@"
-  pool "$jobs" "$@" || { echo "$who: some runs failed (see above)" >&2; exit 1; }
+  if [ ${#DEPS[@]} -gt 0 ]; then await_forkserver; else stop_forkserver; fi
+  pool "$jobs" "$@" || status=1
+  stop_forkserver
+  [ "$status" = 0 ] || { echo "$who: some runs failed (see above)" >&2; exit 1; }
 }

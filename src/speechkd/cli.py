@@ -46,6 +46,7 @@ def _build_parser() -> argparse.ArgumentParser:
         epilog="stages:\n" + "\n".join(f"  {n:<20} {h}" for n, (_, h) in STAGES.items()) +
                "\n\nother commands:\n  schema               write the JSON Schema of every stage config"
                "\n  pending              which of the runs listed on stdin are not DONE (used by scripts/)"
+               "\n  forkserver           start runs as forks of one process that imported every stage (scripts/)"
                "\n\n`speechkd <stage> --help` lists every option of that stage's config.")
     sub = parser.add_subparsers(dest="command", metavar="<stage>")
     for name, (_, help_text) in STAGES.items():
@@ -55,6 +56,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="configs/schemas", help="directory for <stage>.schema.json files")
     sub.add_parser("pending", help="read runs from stdin, print those not DONE with their config's hash",
                    description=pending_runs.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser("forkserver", help="start runs as forks of one process that imported every stage "
+                                          "(used by scripts/lib/stages.sh)")
+    p.add_argument("--socket", required=True, help="the Unix socket to listen on")
     return parser
 
 
@@ -147,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
             for token, deps in pending_runs(sys.stdin.readlines()):
                 print(f"{token}\t{' '.join(deps)}")
             return 0
+        if args.command == "forkserver":
+            from .forkserver import serve
+            return serve(args.socket)
         if args.command == "schema":
             for path in write_schemas(args.out):
                 print(path)
