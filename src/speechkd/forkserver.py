@@ -16,6 +16,7 @@ client's OMP_NUM_THREADS: torch read the variable when the server imported it.
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -76,6 +77,7 @@ def _child(request: dict, server_fds: list[int], default_threads: int) -> None:
 def serve(socket_path: str) -> int:
     _preload()
     default_threads = torch.get_num_threads()
+    gc.freeze()  # the imported objects: children's collections skip them, and do not copy their pages
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path + ".tmp")
     os.rename(socket_path + ".tmp", socket_path)  # clients see the socket only once it is bound
