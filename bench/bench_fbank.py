@@ -8,9 +8,7 @@ Usage: .venv/bin/python bench/bench_fbank.py [--processes 3] [--steps 10] [--sec
 """
 from __future__ import annotations
 
-import argparse
-
-from sides import emit, print_times, run_alternately, time_calls
+from sides import emit, parser, print_times, run_alternately, time_calls
 
 SAMPLE_RATE = 16000
 
@@ -50,11 +48,8 @@ def worker(name: str, steps: int, seconds: float) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--processes", type=int, default=3)
-    ap.add_argument("--steps", type=int, default=10)
+    ap = parser(__doc__, steps=10)
     ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return worker(args.worker, args.steps, args.seconds)

@@ -5,6 +5,7 @@ Alternating the sides process by process lets machine noise hit both alike.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -12,6 +13,15 @@ import subprocess
 import sys
 import time
 from typing import Callable
+
+
+def parser(doc: str, steps: int) -> argparse.ArgumentParser:
+    """--processes, --steps and the hidden --worker SIDE that every benchmark of this harness takes."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--processes", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    return ap
 
 
 def time_calls(fn: Callable[[], object], steps: int, warmup: int = 3) -> list[float]:

@@ -1,11 +1,12 @@
-"""padded_bidirectional gives what a packed sequence gives: outputs at valid frames, gradients, zero padding."""
+"""bidirectional_without_packing gives what a packed sequence gives: outputs at valid frames, gradients, zero
+padding."""
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from speechkd.models.padded_birnn import bidirectional_over_padded, flip_within_lengths, padded_bidirectional
+from speechkd.models.padded_birnn import bidirectional_over_padded, bidirectional_without_packing, flip_within_lengths
 
 
 def _packed(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -31,7 +32,7 @@ def test_same_outputs_and_gradients_as_packing(cls, num_layers):
     reference = _packed(rnn, x, lengths)
     weights = torch.randn(reference.shape)  # a loss that weighs every output differently
     ref_grads = torch.autograd.grad((reference * weights).sum(), [x, *rnn.parameters()])
-    out = padded_bidirectional(rnn, x, lengths)
+    out = bidirectional_without_packing(rnn, x, lengths)
     grads = torch.autograd.grad((out * weights).sum(), [x, *rnn.parameters()])
     torch.testing.assert_close(out, reference, rtol=1e-5, atol=1e-6)
     assert out[3:, 1].abs().sum() == 0  # padded frames are zero
@@ -46,14 +47,15 @@ def test_padding_content_does_not_leak_into_valid_frames():
     x = torch.randn(5, 2, 3)
     noisy = x.clone()
     noisy[2:, 1] = 1e3
-    torch.testing.assert_close(padded_bidirectional(rnn, x, lengths), padded_bidirectional(rnn, noisy, lengths))
+    torch.testing.assert_close(bidirectional_without_packing(rnn, x, lengths),
+                               bidirectional_without_packing(rnn, noisy, lengths))
 
 
 def test_refuses_unidirectional_or_batch_first():
     with pytest.raises(ValueError, match="bidirectional, time-major"):
-        padded_bidirectional(nn.LSTM(3, 2), torch.zeros(2, 1, 3), torch.tensor([2]))
+        bidirectional_without_packing(nn.LSTM(3, 2), torch.zeros(2, 1, 3), torch.tensor([2]))
     with pytest.raises(ValueError, match="bidirectional, time-major"):
-        padded_bidirectional(nn.LSTM(3, 2, bidirectional=True, batch_first=True), torch.zeros(1, 2, 3),
+        bidirectional_without_packing(nn.LSTM(3, 2, bidirectional=True, batch_first=True), torch.zeros(1, 2, 3),
                              torch.tensor([2]))
 
 

@@ -32,14 +32,10 @@ import torch
 import torch.nn as nn
 
 from .padded_birnn import bidirectional_over_padded
+from .seq2seq import lengths_to_padding_mask
 
 RNN_TYPES = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}  # deepspeech.pytorch supported_rnns
 NUM_CTC_LABELS = 29  # manifest/labels.json: "_", "'", A-Z, " "
-
-
-def _time_mask(lengths: torch.Tensor, size: int, device: torch.device) -> torch.Tensor:
-    """(B, size) True at padded positions (index >= length)."""
-    return torch.arange(size, device=device)[None, :] >= lengths.to(device)[:, None]
 
 
 class SequenceWise(nn.Module):
@@ -65,7 +61,7 @@ class MaskConv(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         for module in self.seq_module:
             x = module(x)
-            pad = _time_mask(lengths, x.size(3), x.device)  # (B, T)
+            pad = lengths_to_padding_mask(lengths.to(x.device), x.size(3))  # (B, T)
             x = x.masked_fill(pad[:, None, None, :], 0.0)
         return x, lengths
 
@@ -137,7 +133,7 @@ class DeepSpeech2(nn.Module):
             raise ValueError(f"expected input (B, T, {self.input_dim}), got {tuple(x.shape)}")
         lengths = torch.as_tensor(lengths, device=x.device).long()
         out_lengths = self.output_lengths(lengths)
-        x = x.masked_fill(_time_mask(lengths, x.size(1), x.device)[:, :, None], 0.0)  # see module docstring
+        x = x.masked_fill(lengths_to_padding_mask(lengths, x.size(1))[:, :, None], 0.0)  # see module docstring
         x = x.unsqueeze(1).transpose(2, 3)  # (B, 1, D, T)
         x, _ = self.conv(x, out_lengths)
         b, c, d, t = x.size()
@@ -172,7 +168,7 @@ class IntentHead(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """(B, T, H), lengths (B,) -> logits (B, num_classes)."""
-        pad = _time_mask(torch.as_tensor(lengths), x.size(1), x.device)
+        pad = lengths_to_padding_mask(torch.as_tensor(lengths).to(x.device), x.size(1))
         pooled = x.masked_fill(pad[:, :, None], float("-inf")).max(dim=1).values
         return self.audio_intenter(pooled)
 

@@ -18,16 +18,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .seq2seq import lengths_to_padding_mask
+
 _KERNELS = {"LSTM": torch.lstm, "GRU": torch.gru, "RNN_TANH": torch.rnn_tanh, "RNN_RELU": torch.rnn_relu}
+
+
+def _flip_index(lengths: Tensor, steps: int) -> Tensor:
+    """(T, B) time indices that reverse each sequence's first `lengths[b]` frames and leave its padding in place."""
+    t = torch.arange(steps, device=lengths.device)[:, None]
+    return torch.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)
+
+
+def _gather_time(x: Tensor, index: Tensor) -> Tensor:
+    return x.gather(0, index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x))
 
 
 def flip_within_lengths(x: Tensor, lengths: Tensor) -> Tensor:
     """(T, B, ...) -> each sequence's first `lengths[b]` frames reversed, padded frames left where they are."""
-    steps = torch.arange(x.size(0), device=x.device)[:, None]
-    lens = lengths.to(x.device)[None, :]
-    index = torch.where(steps < lens, lens - 1 - steps, steps)  # (T, B)
-    index = index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x)
-    return x.gather(0, index)
+    return _gather_time(x, _flip_index(lengths.to(x.device), x.size(0)))
 
 
 def _one_direction(rnn: nn.RNNBase, x: Tensor, layer: int, suffix: str) -> Tensor:
@@ -44,27 +52,26 @@ def _one_direction(rnn: nn.RNNBase, x: Tensor, layer: int, suffix: str) -> Tenso
 def bidirectional_over_padded(rnn: nn.RNNBase, x: Tensor, lengths: Tensor) -> Tensor:
     """`rnn` (bidirectional, time-major) over x (T, B, input) whose sequence b has `lengths[b]` valid frames ->
     (T, B, 2·hidden), zeros at padded frames. On CUDA through a packed sequence (cuDNN runs it fast and wants
-    its weights in one flat buffer, which per-direction calls would break), elsewhere `padded_bidirectional`."""
+    its weights in one flat buffer, which per-direction calls would break), elsewhere without packing."""
     if x.is_cuda:
         packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu().long(), enforce_sorted=False)
         out, _ = rnn(packed)  # zero initial states
         return nn.utils.rnn.pad_packed_sequence(out, total_length=x.size(0))[0]
-    return padded_bidirectional(rnn, x, lengths)
+    return bidirectional_without_packing(rnn, x, lengths)
 
 
-def padded_bidirectional(rnn: nn.RNNBase, x: Tensor, lengths: Tensor) -> Tensor:
+def bidirectional_without_packing(rnn: nn.RNNBase, x: Tensor, lengths: Tensor) -> Tensor:
     """`rnn` (bidirectional, time-major, no projection) over x (T, B, input) whose sequence b has `lengths[b]`
     valid frames -> (T, B, 2·hidden): the directions concatenated as nn.LSTM does, zeros at padded frames.
     Dropout between layers is applied in training as nn.LSTM applies it."""
     if not rnn.bidirectional or rnn.batch_first or getattr(rnn, "proj_size", 0):
-        raise ValueError("padded_bidirectional needs a bidirectional, time-major RNN without projection")
+        raise ValueError("bidirectional_without_packing needs a bidirectional, time-major RNN without projection")
     lengths = lengths.to(x.device)
+    flip = _flip_index(lengths, x.size(0))  # its own inverse: the same gather flips the outputs back
     for layer in range(rnn.num_layers):
         if layer > 0:
             x = F.dropout(x, rnn.dropout, rnn.training)
         forward = _one_direction(rnn, x, layer, "")
-        backward = flip_within_lengths(_one_direction(rnn, flip_within_lengths(x, lengths), layer, "_reverse"),
-                                       lengths)
+        backward = _gather_time(_one_direction(rnn, _gather_time(x, flip), layer, "_reverse"), flip)
         x = torch.cat([forward, backward], dim=-1)
-    padding = torch.arange(x.size(0), device=x.device)[:, None] >= lengths[None, :]
-    return x.masked_fill(padding[:, :, None], 0.0)
+    return x.masked_fill(lengths_to_padding_mask(lengths, x.size(0)).t()[:, :, None], 0.0)

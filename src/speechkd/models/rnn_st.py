@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .padded_birnn import bidirectional_over_padded
-from .seq2seq import EncoderOut, Seq2SeqModel, arch_default
+from .seq2seq import EncoderOut, Seq2SeqModel, arch_default, lengths_to_padding_mask
 
 
 @dataclass
@@ -158,8 +158,7 @@ class BerardEncoder(nn.Module):
         # initial states, as fairseq's h0/c0; frames past the longest sequence are cut, as pad_packed_sequence does
         out = bidirectional_over_padded(self.lstm, x[: int(lengths.max())], lengths)
         out = F.dropout(out, self.dropout, self.training).transpose(0, 1)  # (B, T, 2H)
-        padding_mask = torch.arange(out.size(1), device=out.device).unsqueeze(0) >= lengths.to(out.device).unsqueeze(1)
-        return EncoderOut(out, padding_mask.to(out.device))
+        return EncoderOut(out, lengths_to_padding_mask(lengths.to(out.device), out.size(1)))
 
 
 class MLPAttention(nn.Module):
