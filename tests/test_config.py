@@ -103,3 +103,34 @@ def test_schema_and_describe():
     assert schema["properties"]["epochs"] == {"type": "integer", "default": 3, "description": "epochs"}
     lines = "\n".join(describe(Example))
     assert "optim.lr (number, default 0.001): learning rate" in lines
+
+
+@dataclasses.dataclass
+class _Ref:
+    exclusive_options = (("run", "checkpoint"),)
+    run: str = option("", "a run")
+    checkpoint: str = option("", "a file")
+    dict: str = option("", "its dictionary")
+
+
+@dataclasses.dataclass
+class _WithRef:
+    ref: _Ref = option(_Ref(run="default_run", dict="d.txt"), "a reference with a default run")
+
+
+def test_setting_one_member_of_an_exclusive_group_clears_the_default_of_the_other(tmp_path):
+    # the paper configs set only `checkpoint` where the dataclass default names a run (issue 12)
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"ref": {"checkpoint": "model.pt"}}))
+    cfg = load_config(_WithRef, path)
+    assert (cfg.ref.run, cfg.ref.checkpoint, cfg.ref.dict) == ("", "model.pt", "d.txt")
+    assert load_config(_WithRef).ref.run == "default_run"  # untouched default stays
+
+
+def test_set_of_a_whole_section_replaces_it(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"ref": {"run": "mine", "dict": "x.txt"}}))
+    cfg = load_config(_WithRef, path, ['ref={"checkpoint": "model.pt"}'])
+    assert (cfg.ref.run, cfg.ref.checkpoint, cfg.ref.dict) == ("", "model.pt", "")
+    cfg = load_config(_WithRef, path, ["ref.dict=y.txt"])  # a dotted key still merges
+    assert (cfg.ref.run, cfg.ref.dict) == ("mine", "y.txt")

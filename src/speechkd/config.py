@@ -18,6 +18,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 from .errors import InputError
 
 SCHEMA_KEY = "$schema"  # editors' pointer to the schema file; accepted and ignored
+EXCLUSIVE = "exclusive_options"  # class attribute of a section: tuples of fields of which one alone is set
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, path: str | None = None,
@@ -111,11 +112,15 @@ def _build(cls: type, raw: Any, where: _Where, prefix: str, base: Any = None) ->
     if unknown:
         k = unknown[0]
         raise where.error(prefix + k, f"unknown key (expected one of: {', '.join(sorted(fields))})")
+    # Fields of an exclusive group (e.g. a reference's `run` / `checkpoint`) that the JSON leaves out take the
+    # class default, not the section default's value, once the JSON sets another member of the group: a config
+    # that sets `checkpoint` means "not the default run".
+    reset = {n for group in getattr(cls, EXCLUSIVE, ()) if any(g in raw for g in group) for n in group}
     kwargs = {}
     for name, f in fields.items():
         key = prefix + name
         if name not in raw:
-            if base is not None:
+            if base is not None and name not in reset:
                 kwargs[name] = copy.deepcopy(getattr(base, name))
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 raise where.error(key, f"missing required key ({_type_name(hints[name])})")
@@ -123,6 +128,8 @@ def _build(cls: type, raw: Any, where: _Where, prefix: str, base: Any = None) ->
         if dataclasses.is_dataclass(hints[name]) and isinstance(raw[name], dict):
             nested = getattr(base, name) if base is not None else (
                 f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+            if key in where.from_cli:  # --set section={...} replaces the whole section: class defaults below it
+                nested = None
             kwargs[name] = _build(hints[name], raw[name], where, key + ".", nested)
             continue
         value = _coerce(hints[name], raw[name], where, key)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from ..config import option
 from ..errors import InputError
@@ -29,6 +29,7 @@ ENCODER_STAGES = ("slu-mlm-pretrain", "slu-pt-kd")
 @dataclasses.dataclass
 class RobertaRef:
     """Where a RoBERTa comes from: one of `run` (ours) or `checkpoint` (a file)."""
+    exclusive_options: ClassVar[tuple] = (("run", "checkpoint"),)  # setting one clears the default of the other
     run: str = option("", "name of a finished slu-mlm-pretrain / slu-pt-kd run (uses its encoder.pt + dict.txt)")
     checkpoint: str = option("", "a fairseq RoBERTa checkpoint (roberta.base/model.pt, bert_kmeans.pt) or the "
                                  "authors' PT-KD CrossBert state dict (xbt_recent); relative to data_root")
