@@ -134,3 +134,32 @@ def test_set_of_a_whole_section_replaces_it(tmp_path):
     assert (cfg.ref.run, cfg.ref.checkpoint, cfg.ref.dict) == ("", "model.pt", "")
     cfg = load_config(_WithRef, path, ["ref.dict=y.txt"])  # a dotted key still merges
     assert (cfg.ref.run, cfg.ref.dict) == ("mine", "y.txt")
+
+
+@dataclasses.dataclass
+class _Train:
+    max_epochs: int = option(100, "epochs")
+    max_updates: int = option(0, "0 = no limit")
+    lr: float = option(0.1, "learning rate")
+
+
+@dataclasses.dataclass
+class _Scaled(RunConfig):
+    train: _Train = option(_Train, "training")
+    args: dict[str, int] = option({}, "architecture arguments")
+    arch: str = option("big", "architecture")
+
+
+def test_a_scale_down_only_lowers_its_capped_numbers(tmp_path):
+    scale = tmp_path / "tiny.json"
+    scale.write_text(json.dumps({"caps": {"train.max_epochs": 2, "train.max_updates": 4, "train.lr": 1.0,
+                                          "absent.key": 1},
+                                 "caps_when": [{"when": {"arch": "big"}, "caps": {"args.layers": 2}},
+                                               {"when": {"arch": "other"}, "caps": {"args.width": 8}}]}))
+    cfg = load_config(_Scaled, overrides=[f"scale={scale}", "args={\"depth\": 3}"])
+    # 100 -> 2; 0 (no limit) -> 4; lr 0.1 is below its cap and stays; the arch's default layers is set
+    assert (cfg.train.max_epochs, cfg.train.max_updates, cfg.train.lr) == (2, 4, 0.1)
+    assert cfg.args == {"depth": 3, "layers": 2}
+    assert config_hash(cfg) != config_hash(load_config(_Scaled, overrides=["args={\"depth\": 3}"]))
+    with pytest.raises(InputError, match="no scale-down 'nope'"):
+        load_config(_Scaled, overrides=["scale=nope"])

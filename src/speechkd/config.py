@@ -51,7 +51,14 @@ def load_config(cls: type, path: str | Path | None = None, overrides: typing.Seq
         key, value = _parse_override(item)
         _set_dotted(raw, key, value)
         from_cli.add(key)
-    return _build(cls, raw, _Where(source, from_cli), prefix="")
+    where = _Where(source, from_cli)
+    cfg = _build(cls, raw, where, prefix="")
+    lowered = capped_values(cfg, scale_caps(cfg, where))
+    if not lowered:
+        return cfg
+    for key, value in lowered.items():  # rebuilt, so that every cross-field check sees the capped values
+        _set_dotted(raw, key, value)
+    return _build(cls, raw, where, prefix="")
 
 
 def read_json(path: str | Path) -> Any:
@@ -223,6 +230,68 @@ def _type_name(tp: Any) -> str:
     return {bool: "true/false", int: "integer", float: "number", str: "string", type(None): "null"}.get(tp, str(tp))
 
 
+# ------------------------------------------------------------------------------------- scale-downs
+
+SCALES_DIR = Path(__file__).resolve().parents[2] / "configs" / "scales"
+
+
+def scale_caps(cfg: Any, where: "_Where") -> dict[str, float]:
+    """The caps of the config's scale-down (`scale` = a name in configs/scales/ or a JSON file): dotted key ->
+    upper bound. The file's `caps` apply to every stage that has the key; each `caps_when` entry's caps apply
+    only where the config's values equal its `when` (e.g. architecture arguments of one model family)."""
+    scale = getattr(cfg, "scale", "")
+    if not scale:
+        return {}
+    path = Path(scale) if scale.endswith(".json") else SCALES_DIR / f"{scale}.json"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in SCALES_DIR.glob("*.json")))
+        raise where.error("scale", f"no scale-down {scale!r} (expected one of: {known}, or a .json file)")
+    spec = read_json(path)
+    sections = [{"when": {}, "caps": spec.get("caps", {})}, *spec.get("caps_when", [])]
+    caps: dict[str, float] = {}
+    for n, section in enumerate(sections):
+        ok = isinstance(section, dict) and isinstance(section.get("caps"), dict) and isinstance(
+            section.get("when", {}), dict) and all(isinstance(v, (int, float)) for v in section["caps"].values())
+        if not ok:
+            raise InputError(f"{path}: section {n}: expected {{'when': {{key: value}}, 'caps': {{key: number}}}}")
+        if all(_dotted_get(cfg, k) == v for k, v in section.get("when", {}).items()):
+            caps.update(section["caps"])
+    return caps
+
+
+def _dotted_get(cfg: Any, key: str) -> Any:
+    node = cfg
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else getattr(node, part, None)
+        if node is None:
+            return None
+    return node
+
+
+def capped_values(cfg: Any, caps: dict[str, float]) -> dict[str, float]:
+    """The dotted keys whose value is above its cap, with the cap. A scale-down only lowers numbers (epochs,
+    updates, sizes, batch): every other hyperparameter stays the config's. A `max_*` of 0 means "no limit", so it
+    is capped too. A key the config does not have is ignored, except inside a free-form dict (an architecture's
+    `args`): there a missing key means the architecture's default, which the cap is written to lower, so it is set."""
+    out = {}
+    for key, cap in caps.items():
+        parent_key, _, leaf = key.rpartition(".")
+        node = _dotted_get(cfg, parent_key) if parent_key else cfg
+        if isinstance(node, dict):
+            value = node.get(leaf)
+        elif dataclasses.is_dataclass(node) and hasattr(node, leaf):
+            value = getattr(node, leaf)
+        else:
+            continue
+        if value is None and isinstance(node, dict):
+            out[key] = cap
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            unlimited = value == 0 and leaf.startswith("max_")
+            if value > cap or unlimited:
+                out[key] = type(value)(cap)
+    return out
+
+
 # ------------------------------------------------------------------------------- dump, hash, help
 
 def to_dict(cfg: Any) -> dict:
@@ -308,3 +377,5 @@ class RunConfig:
     profile: str = option("embedded", "profile: embedded (generated data) or paper (real corpora)")
     runs_dir: str = option("runs", "root of all run directories", hashed=False)
     seed: int = option(1, "random seed of the run (python, numpy, torch)")
+    scale: str = option("", "a scale-down: a name in configs/scales/ (e.g. smoke) or a JSON file of caps on "
+                            "epochs, updates, sizes and batch; every other hyperparameter stays the config's")
