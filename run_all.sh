@@ -10,13 +10,14 @@ data_root=""
 stage=0
 stop_stage=100
 only=""
+scale=""
 seeds=1
 gpus=1
 torchrun_args=""
 usage() {
   cat <<USAGE
 usage: ./run_all.sh [--profile embedded|paper] [--data-root DIR] [--stage N] [--stop-stage M]
-                    [--only slu|st] [--seeds K] [--gpus N] [--torchrun-args "ARGS"]
+                    [--only PART] [--scale NAME] [--seeds K] [--gpus N] [--torchrun-args "ARGS"]
 stages:
   0  install   create/reuse .venv with the pinned dependencies (scripts/install.sh)
   1  data      embedded: generate the corpora (speechkd synth, configs/embedded/synth.json)
@@ -26,7 +27,11 @@ stages:
   4  report    the paper tables and the report -> results/<profile>/ (speechkd report)
 options:
   --profile      embedded (default: generated data, CPU, no download) or paper (real data, --data-root)
-  --only         run only one method's stages (the report still renders every table)
+  --only PART    run, preflight and report one part: slu, st, a corpus (fsc, snips, smartlights, mustc, covost2)
+                 or a table (table2, table3); the report marks the other tables as not run
+                 (parts: manifests/paper_inputs.json, printed by `speechkd part NAME`)
+  --scale NAME   a scale-down of every run (configs/scales/NAME.json: caps on epochs, updates, sizes, batch;
+                 every other hyperparameter unchanged), e.g. smoke
   --seeds K      train every table row with seeds 1..K; tables show mean ± std
   --gpus N       start training through torchrun with N processes (one per GPU)
   --torchrun-args  extra torchrun arguments for several nodes, e.g.
@@ -40,6 +45,7 @@ while [ $# -gt 0 ]; do
     --stage) stage="$2"; shift 2 ;;
     --stop-stage) stop_stage="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
+    --scale) scale="$2"; shift 2 ;;
     --seeds) seeds="$2"; shift 2 ;;
     --gpus) gpus="$2"; shift 2 ;;
     --torchrun-args) torchrun_args="$2"; shift 2 ;;
@@ -49,7 +55,6 @@ while [ $# -gt 0 ]; do
 done
 bad() { echo "run_all.sh: $1" >&2; exit 2; }
 case "$profile" in embedded|paper) ;; *) bad "unknown profile '$profile' (embedded or paper)" ;; esac
-case "$only" in ""|slu|st) ;; *) bad "--only must be slu or st, not '$only'" ;; esac
 for n in "$stage" "$stop_stage" "$seeds" "$gpus"; do [[ "$n" =~ ^[0-9]+$ ]] || bad "expected a number, got '$n'"; done
 [ "$seeds" -ge 1 ] && [ "$gpus" -ge 1 ] || bad "--seeds and --gpus must be >= 1"
 if [ "$profile" = paper ] && [ -z "$data_root" ]; then bad "--profile paper needs --data-root DIR"; fi
@@ -68,19 +73,23 @@ run_stage() {  # run_stage N NAME command...
   "$@"
   echo "=== stage $n: $name done in $((SECONDS - t0)) s (total $((SECONDS - start_all)) s)"
 }
-wanted() { [ -z "$only" ] || [ "$only" = "$1" ]; }
 
 common=(--seeds "$seeds")
 [ -n "$data_root" ] && common+=(--data-root "$data_root")
+[ -n "$scale" ] && common+=(--set "scale=$scale")
 
 run_stage 0 install scripts/install.sh
 export PATH="$PWD/.venv/bin:$PATH"
+# the part's selection (slu_runs, st_runs: regexes on config names; slu_corpora; tables), written once in the manifest
+selection="$(speechkd part "$only")" || exit 2
+eval "$selection"
 if [ "$profile" = embedded ]; then
   run_stage 1 data speechkd synth --config configs/embedded/synth.json
 else
   run_stage 1 data speechkd preflight --set profile=paper --set "data_root=$data_root" --set "only=$only"
 fi
-wanted slu && run_stage 2 slu scripts/run_slu.sh "$profile" "${common[@]}"
-wanted st && run_stage 3 st scripts/run_st.sh "$profile" "${common[@]}"
-run_stage 4 report speechkd report --set "profile=$profile"
+[ -n "$slu_runs" ] && run_stage 2 slu scripts/run_slu.sh "$profile" "${common[@]}" --only "$slu_runs" \
+  ${slu_corpora:+--corpora "$slu_corpora"}
+[ -n "$st_runs" ] && run_stage 3 st scripts/run_st.sh "$profile" "${common[@]}" --only "$st_runs"
+run_stage 4 report speechkd report --set "profile=$profile" --set "tables=[${tables:+\"${tables//,/\",\"}\"}]"
 echo "=== run_all.sh ($profile) finished in $((SECONDS - start_all)) s; results in results/$profile/"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # scripts/run_st.sh PROFILE [--data-root DIR] [--jobs N] [--runs-dir DIR] [--seeds K] [--only REGEX]
+#                   [--set KEY=VALUE ...]
 # Runs every ST stage of configs/PROFILE/st/ in dependency order; a run already DONE with the same config is
 # skipped by speechkd itself, an interrupted one resumes. The stage of a config follows from its file name:
 #   st_prep_*  -> st-prep        *_eval -> st-eval        synthetic_* -> st-synthetic      other -> st-train
@@ -23,6 +24,7 @@ jobs=""
 runs_dir="runs"
 seeds=1
 only="."
+extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --data-root) data_root="$2"; shift 2 ;;
@@ -30,6 +32,7 @@ while [ $# -gt 0 ]; do
     --runs-dir) runs_dir="$2"; shift 2 ;;
     --seeds) seeds="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
+    --set) extra+=("$2"); shift 2 ;;
     -h|--help) awk 'NR > 1 && !/^#/ {exit} NR > 1' "$0"; exit 0 ;;
     *) echo "run_st.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -54,6 +57,7 @@ config_of() { echo "$dir/$1.json"; }
 overrides_of() {
   echo "runs_dir=$runs_dir"
   case "$(stage_of "$1")" in st-eval) ;; *) [ -n "$data_root" ] && echo "data_root=$data_root" ;; esac
+  [ ${#extra[@]} -gt 0 ] && printf '%s\n' "${extra[@]}"
   return 0
 }
 names() {  # names GLOB...: config names matching, sorted, that exist

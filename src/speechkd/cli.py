@@ -45,6 +45,7 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Knowledge distillation for speech: every stage runs from a JSON config.",
         epilog="stages:\n" + "\n".join(f"  {n:<20} {h}" for n, (_, h) in STAGES.items()) +
                "\n\nother commands:\n  schema               write the JSON Schema of every stage config"
+               "\n  part                 a part of the paper profile (--only) as shell assignments (run_all.sh)"
                "\n  pending              which of the runs listed on stdin are not DONE (used by scripts/)"
                "\n  forkserver           start runs as forks of one process that imported every stage (scripts/)"
                "\n\n`speechkd <stage> --help` lists every option of that stage's config.")
@@ -54,6 +55,8 @@ def _build_parser() -> argparse.ArgumentParser:
         _add_stage_args(p)
     p = sub.add_parser("schema", help="write the JSON Schema of every stage config")
     p.add_argument("--out", default="configs/schemas", help="directory for <stage>.schema.json files")
+    p = sub.add_parser("part", help="print a part of the paper profile (--only) as shell assignments (run_all.sh)")
+    p.add_argument("name", nargs="?", default="", help="a part of manifests/paper_inputs.json ('' = everything)")
     sub.add_parser("pending", help="read runs from stdin, print those not DONE with their config's hash",
                    description=pending_runs.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p = sub.add_parser("forkserver", help="start runs as forks of one process that imported every stage "
@@ -150,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "pending":
             for token, deps in pending_runs(sys.stdin.readlines()):
                 print(f"{token}\t{' '.join(deps)}")
+            return 0
+        if args.command == "part":
+            from .preflight import shell_selection
+            print(shell_selection(args.name))
             return 0
         if args.command == "forkserver":
             from .forkserver import serve

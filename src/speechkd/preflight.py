@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shlex
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +31,9 @@ class Config:
     profile: Literal["paper"] = option("paper", "the profile whose inputs are checked (only paper reads external "
                                                 "data; the embedded profile generates its own)")
     data_root: str = option("", "directory the corpora and checkpoints were unpacked to (run_all.sh --data-root)")
-    only: Literal["", "slu", "st"] = option("", "check one pipeline's inputs only ('' = both)")
+    only: str = option("", "check one part's inputs only: a pipeline (slu, st), a corpus (fsc, snips, smartlights, "
+                           "mustc, covost2) or a table (table2, table3); the parts are listed in the manifest "
+                           "('' = everything)")
     verify: bool = option(False, "also compare the sha256 of files and archives (in <data_root>/downloads/) that "
                                  "have a published checksum")
     manifest: str = option(DEFAULT_MANIFEST, "the list of inputs (relative to the repository root)")
@@ -50,8 +53,30 @@ def load_manifest(path: str | Path = DEFAULT_MANIFEST) -> dict[str, Any]:
     return manifest
 
 
+def part(manifest: dict[str, Any], name: str) -> dict[str, Any]:
+    """One selectable part of the paper profile (manifest `parts`): its inputs, the runs of each pipeline (regex
+    on config names), the SLU corpora slu_units tokenises and the tables it fills."""
+    parts = {k: v for k, v in manifest.get("parts", {}).items() if not k.startswith("_")}
+    if name not in parts:
+        raise InputError(f"only: unknown part {name!r} (expected one of: {', '.join(parts)})")
+    return parts[name]
+
+
 def selected(manifest: dict[str, Any], only: str = "") -> list[dict[str, Any]]:
-    return [i for i in manifest["inputs"] if not only or only in i["pipelines"]]
+    if not only:
+        return list(manifest["inputs"])
+    wanted = set(part(manifest, only)["inputs"])
+    return [i for i in manifest["inputs"] if i["id"] in wanted]
+
+
+def shell_selection(only: str, manifest_path: str | Path = DEFAULT_MANIFEST) -> str:
+    """`speechkd part NAME`: the part as shell assignments that run_all.sh evals, so that the selection is
+    written once (here, in the manifest). '' = everything."""
+    p = part(load_manifest(manifest_path), only) if only else {"slu_runs": ".", "st_runs": "."}
+    values = {"slu_runs": p.get("slu_runs", ""), "st_runs": p.get("st_runs", ""),
+              "slu_corpora": json.dumps(p["slu_corpora"]) if p.get("slu_corpora") else "",
+              "tables": ",".join(p.get("tables", []))}
+    return "\n".join(f"{k}={shlex.quote(v)}" for k, v in values.items())
 
 
 def exists(root: Path, rel: str) -> bool:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ..data.audio import read_audio
+from ..data.librispeech import read_librispeech
 from ..data.manifests import (SluExample, read_intent_dict, read_s2t_tsv, read_slu_csv, write_intent_dict,
                               write_slu_csv)
 from ..errors import InputError
@@ -51,9 +52,15 @@ class Config(SluRunConfig):
          "lights_far": "data/embedded/smartlights/far"},
         "SLU corpora: output name -> directory (relative to data_root) with {train,valid,test}.csv + intent_dict "
         "in the seed's format, or FSC as released (data/*_data.csv)")
+    only_corpora: list[str] = option([], "tokenise only these of `corpora` (run_all.sh --only fsc: the other "
+                                         "corpora need not exist); [] = all")
     read: str = option("data/embedded/read", "read speech (LibriSpeech stand-in): directory with "
                                              "{train,dev,test}.tsv S2T manifests; '' = none")
     read_splits: list[str] = option(list(READ_SPLITS), "read-speech splits to tokenise")
+    read_parts: dict[str, list[str]] = option(
+        {}, "read speech as LibriSpeech is released: split -> parts under `read` (e.g. {\"train\": "
+            "[\"train-clean-100\"], \"dev\": [\"dev-clean\"]}), read from <part>/<spk>/<chapter>/*.trans.txt + "
+            ".flac; {} = `read` holds {split}.tsv S2T manifests")
     num_codes: int = option(64, "k-means: codes per group (vocabulary up to num_codes^2 'a-b' units)")
     stack_frames: int = option(1, "k-means: concatenate this many 10 ms frames per unit (1 = vq-wav2vec's "
                                   "10 ms hop; the embedded profile uses 2, see slu/unit_source.py)")
@@ -71,6 +78,9 @@ class Config(SluRunConfig):
             raise ValueError("num_codes must be >= 2, kmeans_iters, fit_max_frames and stack_frames >= 1")
         if self.vq_wav2vec and self.stack_frames != 1:
             raise ValueError("stack_frames applies to the k-means tokenizer only (vq-wav2vec has its own 10 ms hop)")
+        unknown = [n for n in self.only_corpora if n not in self.corpora]
+        if unknown:
+            raise ValueError(f"only_corpora: {unknown[0]!r} is not one of corpora ({', '.join(self.corpora)})")
         bad = [n for n in self.corpora if not n or "/" in n or n == "read"]
         if bad:
             raise ValueError(f"corpora: invalid output name {bad[0]!r} (a plain directory name other than 'read')")
@@ -215,14 +225,20 @@ def run(cfg: Config) -> dict:
     metrics: dict[str, Any] = {}
 
     # every input is read (and validated) before any work starts
-    slu = {name: read_slu_corpus(data_path(cfg, d)) for name, d in cfg.corpora.items()}
+    corpora = {n: d for n, d in cfg.corpora.items() if not cfg.only_corpora or n in cfg.only_corpora}
+    slu = {name: read_slu_corpus(data_path(cfg, d)) for name, d in corpora.items()}
     read_rows = {}
     if cfg.read:
         read_dir = data_path(cfg, cfg.read)
         for split in cfg.read_splits:
+            if cfg.read_parts:
+                if split not in cfg.read_parts:
+                    raise InputError(f"read_parts: no LibriSpeech parts for read split {split!r}")
+                read_rows[split] = read_librispeech(read_dir, cfg.read_parts[split])
+                continue
             rows = read_s2t_tsv(read_dir / f"{split}.tsv")
             read_rows[split] = [(str(read_dir / r["audio"]), r["id"], r["tgt_text"]) for r in rows]
-    for name, d in cfg.corpora.items():
+    for name in cfg.corpora:
         shutil.rmtree(out / name, ignore_errors=True)  # a rerun of an interrupted run starts clean
     shutil.rmtree(out / "read", ignore_errors=True)
 
@@ -269,7 +285,7 @@ def run(cfg: Config) -> dict:
     # the unit dictionary of the VQ-BERT pre-training corpus (bert_kmeans ships its own for the released model)
     source = "read/train" if (out / "read" / "tokens" / "train").is_dir() else None
     token_dirs = [out / "read" / "tokens" / "train"] if source else \
-        [out / name / "tokens" / "train" for name in cfg.corpora]
+        [out / name / "tokens" / "train" for name in corpora]
     lines = [p.read_text(encoding="utf-8") for d in token_dirs for p in sorted(d.glob("*.txt"))]
     dictionary = unit_dictionary(lines)
     dictionary.save(out / "dict.txt")

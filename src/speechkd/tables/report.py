@@ -30,6 +30,8 @@ class Config:
     out_dir: str = option("", "where tables, plots and report.md go (default: results/<profile>)")
     tables_dir: str = option("", "directory of table specs (default: the bundled configs/tables)", path="dir")
     plots: bool = option(True, "draw the PNG plots (bars and training curves)")
+    tables: list[str] = option([], "the tables this invocation ran (run_all.sh --only); the others are marked "
+                                   "'not run' ([] = every table was run)")
 
 
 def run(cfg: Config) -> Path:
@@ -40,11 +42,18 @@ def run(cfg: Config) -> Path:
     sections = []
     for result in results:
         tid = result.spec.id
-        write_text_atomic(out / f"{tid}.md", to_markdown(result, heading="#"))
+        markdown = to_markdown(result, heading="#")
+        if cfg.tables and tid not in cfg.tables:
+            markdown += (f"\n**Not run**: this report comes from a run of {', '.join(cfg.tables)} only "
+                         f"(run_all.sh --only); cells above are from earlier runs, if any.\n")
+        write_text_atomic(out / f"{tid}.md", markdown)
         write_text_atomic(out / f"{tid}.csv", to_csv(result))
         write_text_atomic(out / f"{tid}.tex", to_latex(result))
         images = _plots(result, out) if cfg.plots else None
-        sections.append(_table_section(result, images))
+        section = _table_section(result, images)
+        if cfg.tables and tid not in cfg.tables:
+            section = "**Not run in this invocation** (run_all.sh --only).\n\n" + section
+        sections.append(section)
     report = out / "report.md"
     write_text_atomic(report, _report(cfg, profile_dir, results, sections))
     print(f"[report] {len(results)} tables -> {report}")
