@@ -15,12 +15,13 @@ from typing import Any
 import torch
 
 from ..errors import InputError
-from ..train.checkpoint import load_checkpoint, model_state
+from ..train.checkpoint import load_released_checkpoint, model_state
 
 
 def read_fairseq_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """-> (model state dict with attention keys upgraded, architecture arguments as a flat dict)."""
-    state = load_checkpoint(path)
+    """-> (model state dict with attention keys upgraded, architecture arguments as a flat dict). The file is read
+    with load_released_checkpoint: numpy bookkeeping and unknown classes load, pickled code is refused."""
+    state = load_released_checkpoint(path)
     params = model_state(state, path)
     args: dict[str, Any] = {}
     if isinstance(state.get("args"), argparse.Namespace):

@@ -26,7 +26,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import InputError
-from ..train.checkpoint import load_checkpoint
+from ..train.checkpoint import load_released_checkpoint
 
 MAX_SAMPLES_PER_CHUNK = 1_300_000  # vq-wav2vec_featurize.py --max-size (the authors' preprocessing.json max_size)
 DROPPED_PREFIXES = ("feature_aggregator.", "wav2vec_predictions.", "project_features.")
@@ -252,8 +252,9 @@ def featurizer_state(model_state: Mapping[str, torch.Tensor]) -> dict[str, torch
 
 
 def load_fairseq_vq_wav2vec(path: str | os.PathLike) -> VqWav2VecKmeans:
-    """Released fairseq vq-wav2vec k-means checkpoint -> VqWav2VecKmeans in eval mode (weights_only load)."""
-    state = load_checkpoint(path)
+    """Released fairseq vq-wav2vec k-means checkpoint -> VqWav2VecKmeans in eval mode (load_released_checkpoint:
+    numpy bookkeeping and unknown classes load, pickled code is refused)."""
+    state = load_released_checkpoint(path)
     model = VqWav2VecKmeans.from_args(_checkpoint_args(state, path))
     params = state.get("model")
     if not isinstance(params, Mapping):

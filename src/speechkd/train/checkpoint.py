@@ -45,6 +45,41 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     return state
 
 
+def load_released_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
+    """A checkpoint written by someone else (the released fairseq 0.6-0.10 files of 2019-2020, numpy 1.x), loaded
+    without ever running code from its pickle.
+
+    First torch.load(weights_only=True) with safe_unpickle.RELEASED_SAFE_GLOBALS added (argparse.Namespace,
+    numpy scalars / dtypes / arrays under numpy.core and numpy._core names, collections containers). When torch
+    refuses a global, the file is read again through the restricted pickle module safe_unpickle: a global of a
+    module that can run code (os, subprocess, builtins.eval, functools.partial, ...) stops the load with an
+    InputError naming the file and the global; any other unknown class becomes an inert stand-in
+    (safe_unpickle.PickledObject), so bookkeeping we do not need never fails the load. Our own checkpoints keep
+    load_checkpoint (weights_only, strict)."""
+    from . import safe_unpickle
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: checkpoint not found")
+    try:
+        try:
+            with torch.serialization.safe_globals(safe_unpickle.RELEASED_SAFE_GLOBALS):
+                state = torch.load(p, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError:
+            # a class torch does not know (or a refused global): the restricted module decides, never importing
+            state = torch.load(p, map_location=map_location, weights_only=False, pickle_module=safe_unpickle)
+    except safe_unpickle.RefusedGlobal as e:
+        raise InputError(f"{p}: refused to load: its pickle names {e.name}, a global that can run code; "
+                         f"checkpoints are read without running code from them (nothing was executed)") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, TypeError,
+            AttributeError, KeyError, IndexError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise InputError(f"{p}: not a readable torch checkpoint ({first})") from None
+    if not isinstance(state, dict):
+        raise InputError(f"{p}: not a checkpoint (expected a dict, got {type(state).__name__})")
+    return state
+
+
 def model_state(state: dict, path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The model's state_dict inside a checkpoint (ours and fairseq's keep it under "model")."""
     model = state.get("model")
