@@ -7,6 +7,7 @@ import builtins
 import functools
 import operator
 import os
+import pickle
 import subprocess
 import sys
 import zipfile
@@ -86,6 +87,10 @@ def test_unknown_class_in_bookkeeping_is_an_inert_stand_in(tmp_path):
     assert meter.stand_in_for() == "fairseq.meters.AverageMeter"
     assert meter.state == {"val": 4.25, "avg": 4.25, "sum": 42.5, "count": 10}
     assert "fairseq" not in sys.modules  # nothing was imported
+    assert type(ckpt["extra_state"]["val_loss"]) is np.float64  # numpy through the restricted module too
+    np.testing.assert_array_equal(ckpt["extra_state"]["val_loss_history"], [5.25, 4.75, 4.25])
+    params, args = read_fairseq_checkpoint(path)
+    assert args["encoder_embed_dim"] == 4 and torch.equal(params["encoder.version"], torch.tensor([2.0]))
     assert all(torch.equal(ckpt["model"][k], v) for k, v in _state().items())
 
 
@@ -183,3 +188,33 @@ def test_missing_and_corrupt_files_are_input_errors(tmp_path):
     bad.write_bytes(b"\x80\x02not a checkpoint")
     with pytest.raises(InputError, match="bad.pt"):
         load_released_checkpoint(bad)
+
+
+@pytest.mark.parametrize("module, name", [("posix", "system"), ("nt", "system"), ("os", "popen"), ("__builtin__", "eval"),
+                                          ("builtins", "__import__"), ("importlib", "import_module"),
+                                          ("sys", "modules"), ("pickle", "loads"), ("marshal", "loads"),
+                                          ("types", "FunctionType"), ("codecs", "open"), ("_codecs", "decode"),
+                                          ("operator", "methodcaller"), ("torch", "load"), ("numpy", "load"),
+                                          ("runpy", "run_path"), ("subprocess", "Popen")])
+def test_code_running_globals_are_refused_by_name(module, name):
+    data = b"\x80\x02c" + module.encode() + b"\n" + name.encode() + b"\nX\x02\x00\x00\x00idq\x00\x85R."
+    with pytest.raises(safe_unpickle.RefusedGlobal) as info:
+        safe_unpickle.loads(data)
+    assert info.value.name.endswith(name)
+
+
+def test_state_of_an_allowed_class_cannot_be_patched():
+    # BUILD with slot state on the argparse.Namespace class itself would setattr on the class
+    data = b"\x80\x02cargparse\nNamespace\nN}X\x03\x00\x00\x00fooK\x01s\x86b."
+    with pytest.raises(pickle.UnpicklingError, match="refusing to set the state"):
+        safe_unpickle.loads(data)
+    assert not hasattr(argparse.Namespace, "foo")
+
+
+def test_only_allowed_globals_and_stand_ins_are_called():
+    # NEWOBJ makes a stand-in instance; REDUCE on that instance (not a global) is refused
+    data = b"\x80\x02csomelib\nThing\n)\x81)R."
+    with pytest.raises(pickle.UnpicklingError, match="refusing to call"):
+        safe_unpickle.loads(data)
+    thing = safe_unpickle.loads(b"\x80\x02csomelib\nThing\nK\x01\x85R.")
+    assert thing.args == (1,) and thing.stand_in_for() == "somelib.Thing" and "somelib" not in sys.modules

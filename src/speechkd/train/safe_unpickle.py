@@ -162,24 +162,82 @@ def refused(module: str) -> bool:
     return top in REFUSED_MODULES or top.lstrip("_") in REFUSED_MODULES
 
 
-class Unpickler(pickle.Unpickler):
-    """find_class -> an allowed global, RefusedGlobal, or a stand-in. Never imports."""
+def _allowed_ids() -> tuple[dict[str, Any], set[int]]:
+    if Unpickler._allowed_cache is None:
+        allowed = _allowed()
+        Unpickler._allowed_cache = (allowed, {id(v) for v in allowed.values()})
+    return Unpickler._allowed_cache
 
-    _allowed_cache: dict[str, Any] | None = None
+
+def _callable_ok(obj: Any) -> bool:
+    """REDUCE / NEWOBJ may only call an allowed global or a stand-in class (as torch's weights_only does)."""
+    return id(obj) in _allowed_ids()[1] or (isinstance(obj, type) and issubclass(obj, PickledObject))
+
+
+def _buildable(inst: Any) -> bool:
+    """BUILD (setstate / __dict__ update / setattr) only on instances of allowed classes or stand-ins, never on a
+    class or function (a pickle must not patch an allowed global)."""
+    cls = type(inst)
+    return not isinstance(inst, type) and (issubclass(cls, PickledObject) or cls in (torch.Tensor, torch.nn.Parameter)
+                                           or id(cls) in _allowed_ids()[1])
+
+
+class Unpickler(pickle._Unpickler):  # type: ignore[name-defined]
+    """find_class -> an allowed global, RefusedGlobal, or a stand-in; never imports. REDUCE, NEWOBJ and BUILD are
+    restricted as in torch's weights_only unpickler. The pure-Python unpickler, so that those opcodes can be
+    checked; a checkpoint's pickle holds no tensor data (storages are separate), so it stays fast."""
+
+    _allowed_cache: tuple[dict[str, Any], set[int]] | None = None
+    dispatch = dict(pickle._Unpickler.dispatch)  # type: ignore[attr-defined]
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _compat_pickle.NAME_MAPPING:  # Python 2 names, as pickle's fix_imports does
             module, name = _compat_pickle.NAME_MAPPING[(module, name)]
         elif module in _compat_pickle.IMPORT_MAPPING:
             module = _compat_pickle.IMPORT_MAPPING[module]
-        if Unpickler._allowed_cache is None:
-            Unpickler._allowed_cache = _allowed()
         full = f"{module}.{name}"
-        if full in Unpickler._allowed_cache:
-            return Unpickler._allowed_cache[full]
+        allowed = _allowed_ids()[0]
+        if full in allowed:
+            return allowed[full]
         if refused(module):
             raise RefusedGlobal(full)
         return stand_in(module, name)
+
+    def _check_call(self, func: Any) -> None:
+        if not _callable_ok(func):
+            raise pickle.UnpicklingError(f"refusing to call {type(func).__name__} {func!r:.80}: not an allowed "
+                                         f"global")
+
+    def load_reduce(self) -> None:
+        self._check_call(self.stack[-2])
+        pickle._Unpickler.load_reduce(self)  # type: ignore[attr-defined]
+
+    def load_newobj(self) -> None:
+        self._check_call(self.stack[-2])
+        pickle._Unpickler.load_newobj(self)  # type: ignore[attr-defined]
+
+    def load_newobj_ex(self) -> None:
+        self._check_call(self.stack[-3])
+        pickle._Unpickler.load_newobj_ex(self)  # type: ignore[attr-defined]
+
+    def load_obj(self) -> None:  # protocol 0/1 opcodes; torch.save writes protocol 2
+        raise pickle.UnpicklingError("the protocol 0/1 OBJ opcode is not accepted")
+
+    def load_inst(self) -> None:
+        raise pickle.UnpicklingError("the protocol 0 INST opcode is not accepted")
+
+    def load_build(self) -> None:
+        if not _buildable(self.stack[-2]):
+            inst = self.stack[-2]
+            raise pickle.UnpicklingError(f"refusing to set the state of {type(inst).__name__} {inst!r:.80}")
+        pickle._Unpickler.load_build(self)  # type: ignore[attr-defined]
+
+    dispatch[pickle.REDUCE[0]] = load_reduce
+    dispatch[pickle.NEWOBJ[0]] = load_newobj
+    dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
+    dispatch[pickle.OBJ[0]] = load_obj
+    dispatch[pickle.INST[0]] = load_inst
+    dispatch[pickle.BUILD[0]] = load_build
 
 
 def load(file: Any, **kwargs: Any) -> Any:
