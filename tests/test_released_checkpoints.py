@@ -190,7 +190,8 @@ def test_missing_and_corrupt_files_are_input_errors(tmp_path):
         load_released_checkpoint(bad)
 
 
-@pytest.mark.parametrize("module, name", [("posix", "system"), ("nt", "system"), ("os", "popen"), ("__builtin__", "eval"),
+@pytest.mark.parametrize("module, name", [("posix", "system"), ("nt", "system"), ("os", "popen"),
+                                          ("__builtin__", "eval"),
                                           ("builtins", "__import__"), ("importlib", "import_module"),
                                           ("sys", "modules"), ("pickle", "loads"), ("marshal", "loads"),
                                           ("types", "FunctionType"), ("codecs", "open"), ("_codecs", "decode"),
@@ -218,3 +219,27 @@ def test_only_allowed_globals_and_stand_ins_are_called():
         safe_unpickle.loads(data)
     thing = safe_unpickle.loads(b"\x80\x02csomelib\nThing\nK\x01\x85R.")
     assert thing.args == (1,) and thing.stand_in_for() == "somelib.Thing" and "somelib" not in sys.modules
+
+
+def _rewritten(tmp_path: Path, name: str, **kw) -> tuple[Path, dict]:
+    """A fixture's weights and arguments rewritten as a released 2019-2020 file (legacy format, numpy, meters)."""
+    ckpt = load_checkpoint(FIXTURES / name)
+    args = ckpt["args"]
+    if not isinstance(args, argparse.Namespace):  # a 0.12 fixture: its cfg.model as the old args Namespace
+        args = argparse.Namespace(**ckpt["cfg"]["model"])
+    return write_released_checkpoint(tmp_path / name, ckpt["model"], args, zipfile=False, **kw), ckpt
+
+
+@pytest.mark.parametrize("name", ["roberta_v09.pt", "transformer_nmt_oldformat.pt", "vq_wav2vec_kmeans.pt"])
+def test_models_from_released_layout_files_match_the_fixtures(tmp_path, name):
+    from speechkd.interop.fairseq_models import load_fairseq_model
+    from speechkd.interop.fairseq_roberta import load_fairseq_roberta
+    from speechkd.models.vq_wav2vec import load_fairseq_vq_wav2vec
+
+    path, _ = _rewritten(tmp_path, name)
+    loader = {"roberta_v09.pt": lambda p: load_fairseq_roberta(p)[0],
+              "transformer_nmt_oldformat.pt": lambda p: load_fairseq_model(p)[0],
+              "vq_wav2vec_kmeans.pt": load_fairseq_vq_wav2vec}[name]
+    ours, theirs = loader(path).state_dict(), loader(FIXTURES / name).state_dict()
+    assert list(ours) == list(theirs)
+    assert all(torch.equal(ours[k], theirs[k]) for k in theirs)
