@@ -58,8 +58,13 @@ def test_generate_matches_fairseq_generate(fairseq_expert, tmp_path):
 
 
 def test_score_stage_reads_fairseq_logs(tmp_path):
+    # the raw references of an external log come from a file (line i = sample i); this log's T- lines are the raw
+    # text (fairseq-generate on untokenised data, no out-of-vocabulary words), so they serve as that file here
+    records = read_generate_log(FIX / "nmt_generate.log").records
+    refs = tmp_path / "test.de"
+    refs.write_text("".join(records[i].target + "\n" for i in range(len(records))), encoding="utf-8")
     cfg = load_config(score.Config, data={"runs_dir": str(tmp_path), "name": "s", "data_root": str(FIX),
-                                          "logs": {"test": "nmt_generate.log"}})
+                                          "logs": {"test": "nmt_generate.log"}, "references": {"test": str(refs)}})
     metrics = score.run(cfg)
     assert metrics["test_bleu"] == pytest.approx(81.50, abs=0.005)
     assert metrics["bleu_signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:")

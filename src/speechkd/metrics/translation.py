@@ -2,7 +2,9 @@
 (HubReb/imitkd_ast): T-/D- lines of the fairseq-generate log -> `sacremoses -l de -q detokenize` on
 hypotheses and references -> `sacrebleu REF -i HYP -m bleu ter chrf --chrf-word-order 2`, i.e. sacreBLEU's
 defaults (BLEU: 13a tokenisation, mixed case, exp smoothing; TER: tercom defaults) and chrF with word
-bigrams (chrF++). Pass `detok_lang="de"` to detokenise both sides first, as that script does.
+bigrams (chrF++). Pass `detok_lang="de"` to detokenise both sides first, as that script does; with
+`refs_raw=True` the references are the corpus's own untokenised text and only the hypotheses are detokenised
+(what st-eval and st-score report: no tokenisation or dictionary round trip touches the references).
 """
 from __future__ import annotations
 
@@ -27,12 +29,14 @@ class CorpusScore:
         return {"name": self.name, "score": self.score, "signature": self.signature, "formatted": self.formatted}
 
 
-def _prepare(hyps: Sequence[str], refs: Sequence[str], detok_lang: str | None) -> tuple[list[str], list[str]]:
+def _prepare(hyps: Sequence[str], refs: Sequence[str], detok_lang: str | None,
+             refs_raw: bool = False) -> tuple[list[str], list[str]]:
     if len(hyps) != len(refs):
         raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} references")
     if detok_lang is None:
         return list(hyps), list(refs)
-    return [detokenize(h, detok_lang) for h in hyps], [detokenize(r, detok_lang) for r in refs]
+    refs = list(refs) if refs_raw else [detokenize(r, detok_lang) for r in refs]
+    return [detokenize(h, detok_lang) for h in hyps], refs
 
 
 def _score(metric, hyps: list[str], refs: list[str]) -> CorpusScore:
@@ -54,8 +58,8 @@ def corpus_ter(hyps: Sequence[str], refs: Sequence[str], detok_lang: str | None 
     return _score(TER(), *_prepare(hyps, refs, detok_lang))
 
 
-def score_translations(hyps: Sequence[str], refs: Sequence[str],
-                       detok_lang: str | None = None) -> dict[str, CorpusScore]:
+def score_translations(hyps: Sequence[str], refs: Sequence[str], detok_lang: str | None = None,
+                       refs_raw: bool = False) -> dict[str, CorpusScore]:
     """eval_script.sh's three scores: {"bleu", "chrf", "ter"} (chrF++), detokenising once."""
-    h, r = _prepare(hyps, refs, detok_lang)
+    h, r = _prepare(hyps, refs, detok_lang, refs_raw)
     return {"bleu": _score(BLEU(), h, r), "chrf": _score(CHRF(word_order=2), h, r), "ter": _score(TER(), h, r)}

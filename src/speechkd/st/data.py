@@ -33,7 +33,7 @@ from ..features.cmvn import GlobalCMVN, UtteranceCMVN
 from ..features.specaugment import SpecAugment, specaugment_policy
 from ..features.store import read_features
 from ..tokenizers.dictionary import Dictionary
-from .vocab import TextEncoder
+from .vocab import RAW_TEXT, TextEncoder
 
 Batch = dict[str, Any]
 
@@ -224,6 +224,21 @@ def collate_targets(targets: Sequence[torch.Tensor], dictionary: Dictionary) -> 
     lengths = torch.tensor([len(t) for t in targets], dtype=torch.long)
     return {"target": pad_sequences(targets, pad), "prev_output_tokens": pad_sequences(prev, pad),
             "target_lengths": lengths, "ntokens": int(lengths.sum())}
+
+
+def raw_references(data_dir: Path, split: str, lang: str, n_items: int | None = None) -> list[str]:
+    """Line i = the corpus's own (untokenised) text of item i of the split, as st-prep keeps it: the references
+    BLEU and chrF are scored against. Never rebuilt from token ids: the dictionary round trip turns every word
+    outside the vocabulary into <unk>."""
+    path = Path(data_dir) / RAW_TEXT.format(split=split, lang=lang)
+    if not path.is_file():
+        raise InputError(f"{path}: raw reference text not found (st-prep writes it; rerun st-prep on this corpus)")
+    lines = path.read_text(encoding="utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if n_items is not None and len(lines) != n_items:
+        raise InputError(f"{path}: {len(lines)} lines for {n_items} items of split {split} (expected one per item)")
+    return lines
 
 
 def batch_rng() -> np.random.Generator:

@@ -2,9 +2,11 @@
 
 For every (metric prefix -> split) in `splits` (default dev -> dev, test -> test; MuST-C's test is tst-COMMON):
 decode with the configured checkpoint and beam (generate.py), write generate-<split>.txt and hyps/<split>.txt, and
-score the log (score.py): <prefix>_bleu, <prefix>_chrf, <prefix>_ter with bleu/chrf/ter_signature for
-translation models, <prefix>_wer for ASR. An NMT model can be evaluated on the text of a speech corpus
-(data_run = that corpus's prep run: text/<split>.bpe.*), which is the expert's BLEU on CoVoST / MuST-C text.
+score it (score.py): <prefix>_bleu, <prefix>_chrf, <prefix>_ter with bleu/chrf/ter_signature for translation
+models -- the Moses-detokenised hypotheses against the corpus's raw reference text (references: raw), never the
+references rebuilt from the target dictionary -- and <prefix>_wer for ASR. An NMT model can be evaluated on the
+text of a speech corpus (data_run = that corpus's prep run: text/<split>.bpe.*), which is the expert's BLEU on
+CoVoST / MuST-C text.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import dataclasses
 import time
 
 from ..config import RunConfig, option
-from .generate import GenerationConfig, generate_split, open_decoding_run
+from .generate import GenerationConfig, generate_split, open_decoding_run, reference_kind
 from .score import prefixed, score_asr, score_translation
 
 
@@ -33,7 +35,7 @@ def run(cfg: Config) -> dict:
     run_, model, data_dir, device = opened.run, opened.model, opened.data_dir, opened.device
     lang = cfg.lang or ("en" if model.task == "asr" else model.config["data"].get("tgt_lang", "de"))
     metrics: dict = {"model_run": cfg.model_run, "task": model.task, "checkpoint": model.checkpoint,
-                     "beam": cfg.generation.beam}
+                     "beam": cfg.generation.beam, **reference_kind(model)}
     start = time.perf_counter()
     for prefix, split in cfg.splits.items():
         refs, hyps, seconds = generate_split(model, data_dir, split, cfg.generation, run_.dir, device, cfg)

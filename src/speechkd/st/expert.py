@@ -162,11 +162,42 @@ def load_expert(cfg: ExpertConfig, pipeline_cfg: Any, student_dict: Dictionary, 
     else:
         raise InputError("criterion.expert: this criterion needs an expert (set criterion.expert.run or "
                          "criterion.expert.checkpoint)")
-    if expert.tgt_dict != student_dict:
-        raise InputError(f"criterion.expert: the expert's target dictionary ({len(expert.tgt_dict)} symbols) differs "
+    check_shared_vocabulary(expert.tgt_dict, student_dict)
+    return expert
+
+
+def check_shared_vocabulary(expert_dict: Dictionary, student_dict: Dictionary) -> None:
+    if expert_dict != student_dict:
+        raise InputError(f"criterion.expert: the expert's target dictionary ({len(expert_dict)} symbols) differs "
                          f"from the student's ({len(student_dict)}): student and expert must share the vocabulary "
                          "(train the student on a prep run made with the expert's bpecodes and dict)")
-    return expert
+
+
+def fairseq_expert_file(cfg: ExpertConfig, name: str, data_root: str) -> Path:
+    """criterion.expert.<name> (checkpoint, tgt_dict, src_dict, bpe_codes) as an existing file."""
+    value = getattr(cfg, name)
+    if not value:
+        raise InputError(f"criterion.expert.{name}: needed with a fairseq expert checkpoint")
+    return require_file(external(data_root, value), f"criterion.expert.{name}", name.replace("_", " "))
+
+
+def check_expert_inputs(cfg: ExpertConfig, pipeline_cfg: Any, student_dict: Dictionary, data_root: str = "") -> bool:
+    """What load_expert reads, checked without loading a model: st-train calls it before building anything, so a
+    missing dictionary or checkpoint fails in seconds, not after the student and its data were set up. Returns
+    whether the expert reads the transcripts (an NMT expert: our nmt run, or a fairseq one given a src_dict)."""
+    if cfg.run:
+        from .models import trained_run
+        return trained_run(pipeline_cfg, cfg.run, "criterion.expert.run", cfg.checkpoint_file).config["task"] == "nmt"
+    if not cfg.checkpoint:
+        raise InputError("criterion.expert: this criterion needs an expert (set criterion.expert.run or "
+                         "criterion.expert.checkpoint)")
+    fairseq_expert_file(cfg, "checkpoint", data_root)
+    tgt_dict = Dictionary.load(fairseq_expert_file(cfg, "tgt_dict", data_root))
+    for name in ("src_dict", "bpe_codes"):  # needed by an NMT expert, which only loading the checkpoint tells
+        if getattr(cfg, name):
+            fairseq_expert_file(cfg, name, data_root)
+    check_shared_vocabulary(tgt_dict, student_dict)
+    return bool(cfg.src_dict)
 
 
 def _load_fairseq_expert(cfg: ExpertConfig, data_root: str) -> Expert:
@@ -175,10 +206,7 @@ def _load_fairseq_expert(cfg: ExpertConfig, data_root: str) -> Expert:
     from ..tokenizers.bpe import BPE
 
     def path(name: str) -> Path:
-        value = getattr(cfg, name)
-        if not value:
-            raise InputError(f"criterion.expert.{name}: needed with a fairseq expert checkpoint")
-        return require_file(external(data_root, value), f"criterion.expert.{name}", name.replace("_", " "))
+        return fairseq_expert_file(cfg, name, data_root)
 
     checkpoint, tgt_dict_path = path("checkpoint"), path("tgt_dict")
     model, _ = load_fairseq_model(checkpoint)

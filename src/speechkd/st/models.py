@@ -25,7 +25,7 @@ from ..models.s2t_transformer import drop_ctc_head
 from ..models.seq2seq import Seq2SeqModel
 from ..tokenizers.dictionary import Dictionary
 from ..train.checkpoint import average_checkpoints, load_checkpoint, model_state
-from .paths import finished_run, run_config
+from .paths import finished_run, require_file, run_config
 from .vocab import DICT_FILE
 
 
@@ -108,18 +108,33 @@ def load_model_state(paths: list[Path]) -> dict[str, torch.Tensor]:
     return model_state(load_checkpoint(paths[0]), paths[0]) if len(paths) == 1 else average_checkpoints(paths)
 
 
-def load_trained_model(cfg: Any, run_name: str, field: str, checkpoint: str = "best") -> TrainedModel:
-    """The model of a finished st-train run of this pipeline (cfg: the caller's config, for runs_dir/profile)."""
+@dataclasses.dataclass
+class TrainedRun:
+    config: dict          # the run's resolved st-train config
+    prep_dir: Path        # its prep run's data dir
+    checkpoints: list[Path]
+
+
+def trained_run(cfg: Any, run_name: str, field: str, checkpoint: str = "best") -> TrainedRun:
+    """A finished st-train run with its checkpoint files and its prep run's dict.txt present, checked without
+    loading anything: what the stages call before their heavy work, and load_trained_model before loading."""
     path = finished_run(cfg, run_name, field)
     saved = run_config(path)
     if saved.get("stage") != "st-train":
         raise InputError(f"{field}: run '{run_name}' is a {saved.get('stage')} run, expected st-train")
     conf = saved["config"]
     prep_dir = finished_run(cfg, conf["data"]["prep_run"], f"{field} -> data.prep_run") / "data"
+    require_file(prep_dir / DICT_FILE, f"{field} -> data.prep_run", "dictionary")
+    return TrainedRun(conf, prep_dir, checkpoint_paths(path / "checkpoints", checkpoint))
+
+
+def load_trained_model(cfg: Any, run_name: str, field: str, checkpoint: str = "best") -> TrainedModel:
+    """The model of a finished st-train run of this pipeline (cfg: the caller's config, for runs_dir/profile)."""
+    found = trained_run(cfg, run_name, field, checkpoint)
+    conf, prep_dir, paths = found.config, found.prep_dir, found.checkpoints
     dictionary = Dictionary.load(prep_dir / DICT_FILE)
     model_cfg = ModelConfig(conf["model"]["arch"], conf["model"]["args"])
     model = build_model(model_cfg, len(dictionary))
-    paths = checkpoint_paths(path / "checkpoints", checkpoint)
     state = drop_ctc_head(load_model_state(paths))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
@@ -134,10 +149,15 @@ def load_pretrained_encoder(model: Seq2SeqModel, source: str, cfg: Any, data_roo
     tensor of the checkpoint, loaded strictly). `source`: a path ending in .pt (ours or fairseq's; relative to
     data_root) or the name of a finished st-train run of this profile (its checkpoint_best.pt). Returns the file."""
     from ..interop.fairseq_models import load_pretrained_encoder as load_encoder
-    from .paths import external, require_file
-    if source.endswith(".pt"):
-        path = require_file(external(data_root, source), "load_pretrained_encoder_from", "checkpoint")
-    else:
-        path = finished_run(cfg, source, "load_pretrained_encoder_from") / "checkpoints" / "checkpoint_best.pt"
+    path = pretrained_encoder_path(source, cfg, data_root)
     load_encoder(model, path)
     return str(path)
+
+
+def pretrained_encoder_path(source: str, cfg: Any, data_root: str = "") -> Path:
+    """The checkpoint file load_pretrained_encoder reads, which must exist."""
+    from .paths import external
+    if source.endswith(".pt"):
+        return require_file(external(data_root, source), "load_pretrained_encoder_from", "checkpoint")
+    path = finished_run(cfg, source, "load_pretrained_encoder_from") / "checkpoints" / "checkpoint_best.pt"
+    return require_file(path, "load_pretrained_encoder_from", "checkpoint")

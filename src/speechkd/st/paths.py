@@ -52,6 +52,11 @@ def require_file(path: Path, field: str, what: str) -> Path:
     return path
 
 
+# metrics.json "references" of st-generate / st-eval / st-score runs of translation models: BLEU and chrF were
+# scored against the corpus's own raw text (and the logs' T- lines hold it), not references rebuilt from token ids
+RAW_REFERENCES = "raw"
+
+
 # ------------------------------------------------------------------------------- upstream runs
 
 UPSTREAM_FILE = "upstream.json"

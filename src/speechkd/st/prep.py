@@ -43,7 +43,7 @@ from ..tokenizers.bpe import BPE, learn_bpe, read_codes, write_codes
 from ..tokenizers.dictionary import Dictionary
 from .corpora import DEFAULT_SPLITS, READERS, Utterance, load_audio
 from .paths import external, finished_run, is_current, require_file, start_run, upstream_state
-from .vocab import CODES_FILE, DICT_FILE, LANG_DICT_FILE
+from .vocab import CODES_FILE, DICT_FILE, LANG_DICT_FILE, RAW_TEXT
 
 ST_COLUMNS = ("id", "audio", "n_frames", "tgt_text", "speaker", "src_text")
 FEATURE_ZIP = "fbank80.zip"
@@ -130,9 +130,40 @@ def build_joined_dict(bpe_lines: Iterable[str]) -> Dictionary:
     return Dictionary.build(bpe_lines, threshold=-1, nwords=-1, padding_factor=8)
 
 
-def vocabulary(cfg: Config, out: Path, train_text: dict[str, list[str]] | None) -> tuple[BPE, Dictionary]:
-    """Write bpecodes + dict.txt (+ dict.<lang>.txt) into `out` and return them."""
+@dataclasses.dataclass
+class GivenVocabulary:
+    """The expert's codes and dictionary files (bpe.codes + bpe.dict, or bpe.from_run), already parsed."""
+    codes: Path
+    dict: Path
+    bpe: BPE
+    dictionary: Dictionary
+
+
+def given_vocabulary(cfg: Config) -> GivenVocabulary | None:
+    """Read and check the expert's vocabulary before any feature or text work, so a missing or malformed codes or
+    dict file fails in seconds instead of after hours of MuST-C extraction. None when the codes are learned."""
     if cfg.bpe.learn_merges:
+        return None
+    if cfg.bpe.from_run:
+        src = finished_run(cfg, cfg.bpe.from_run, "bpe.from_run") / "data"
+        codes = require_file(src / CODES_FILE, "bpe.from_run", "BPE codes")
+        dict_path = require_file(src / DICT_FILE, "bpe.from_run", "dictionary")
+    else:
+        codes = require_file(external(cfg.data_root, cfg.bpe.codes), "bpe.codes", "BPE codes")
+        dict_path = require_file(external(cfg.data_root, cfg.bpe.dict), "bpe.dict", "dictionary")
+    merges = read_codes(codes)
+    if not merges:
+        raise InputError(f"bpe.codes: {codes}: no merges (expected fastBPE 'left right count' lines)")
+    dictionary = Dictionary.load(dict_path)
+    if len(dictionary) <= dictionary.nspecial:
+        raise InputError(f"bpe.dict: {dict_path}: no symbols (expected fairseq 'symbol count' lines)")
+    return GivenVocabulary(codes, dict_path, BPE(merges, source=str(codes)), dictionary)
+
+
+def vocabulary(cfg: Config, out: Path, train_text: dict[str, list[str]] | None,
+               given: GivenVocabulary | None) -> tuple[BPE, Dictionary]:
+    """Write bpecodes + dict.txt (+ dict.<lang>.txt) into `out` and return them: the given ones, or learned."""
+    if given is None:
         if train_text is None:
             raise InputError("bpe.learn_merges: no training split to learn the codes on")
         merges = learn_bpe([line for lang in (cfg.tgt_lang, cfg.src_lang) for line in train_text[lang]],
@@ -143,25 +174,30 @@ def vocabulary(cfg: Config, out: Path, train_text: dict[str, list[str]] | None) 
                                        for line in train_text[lang])
         dictionary.save(out / DICT_FILE)
     else:
-        if cfg.bpe.from_run:
-            src = finished_run(cfg, cfg.bpe.from_run, "bpe.from_run") / "data"
-            codes, dict_path = src / CODES_FILE, src / DICT_FILE
-        else:
-            codes = require_file(external(cfg.data_root, cfg.bpe.codes), "bpe.codes", "BPE codes")
-            dict_path = require_file(external(cfg.data_root, cfg.bpe.dict), "bpe.dict", "dictionary")
-        shutil.copyfile(codes, out / CODES_FILE)
-        shutil.copyfile(dict_path, out / DICT_FILE)
-        bpe, dictionary = BPE(read_codes(codes), source=str(codes)), Dictionary.load(dict_path)
+        shutil.copyfile(given.codes, out / CODES_FILE)
+        shutil.copyfile(given.dict, out / DICT_FILE)
+        bpe, dictionary = given.bpe, given.dictionary
     for lang in (cfg.src_lang, cfg.tgt_lang):
         shutil.copyfile(out / DICT_FILE, out / LANG_DICT_FILE.format(lang=lang))
     return bpe, dictionary
 
 
-def write_text_copies(out: Path, split: str, texts: dict[str, list[str]], bpe: BPE) -> None:
-    """text/{split}.{lang} (tokenised) and text/{split}.bpe.{lang} (fast applybpe), as prepare-rest.sh writes."""
+def raw_line(text: str) -> str:
+    """The corpus's own text, whitespace runs made single spaces (one line of a text file; BLEU's 13a and chrF do
+    not see the difference)."""
+    return " ".join(text.split())
+
+
+def write_text_copies(out: Path, split: str, texts: dict[str, list[str]], raw: dict[str, list[str]],
+                      bpe: BPE) -> None:
+    """text/{split}.{lang} (tokenised) and text/{split}.bpe.{lang} (fast applybpe), as prepare-rest.sh writes,
+    and text/{split}.raw.{lang}, the corpus's untokenised text: the references BLEU and chrF are scored against
+    (fairseq S2T keeps the raw tgt_text the same way); line i of each is item i of the split."""
     for lang, lines in texts.items():
         write_text_atomic(out / "text" / f"{split}.{lang}", "".join(line + "\n" for line in lines))
         write_text_atomic(out / "text" / f"{split}.bpe.{lang}", "".join(bpe.apply(line) + "\n" for line in lines))
+        write_text_atomic(out / RAW_TEXT.format(split=split, lang=lang), "".join(raw_line(line) + "\n"
+                                                                                 for line in raw[lang]))
 
 
 # ------------------------------------------------------------------------------------------------ speech
@@ -187,10 +223,8 @@ def fairseq_data_config(split_name: str, cmvn: str) -> str:
         "\n".join(lines) + "\n"
 
 
-def prepare_speech(cfg: Config, out: Path, splits: list[str], pool) -> dict:
-    corpus_dir = external(cfg.data_root, cfg.corpus_dir)
-    if not corpus_dir.is_dir():
-        raise InputError(f"corpus_dir: directory not found: {corpus_dir}")
+def prepare_speech(cfg: Config, out: Path, splits: list[str], pool, given: GivenVocabulary | None) -> dict:
+    corpus_dir = external(cfg.data_root, cfg.corpus_dir)  # checked by run()
     reader = READERS[cfg.corpus]
     utts = reader(corpus_dir, splits) if cfg.corpus == "embedded" else reader(corpus_dir, splits, cfg.tgt_lang)
     everything = [u for s in splits for u in utts[s]]
@@ -210,9 +244,10 @@ def prepare_speech(cfg: Config, out: Path, splits: list[str], pool) -> dict:
     stats: dict = {"feature_seconds": round(time.perf_counter() - t0, 2), "skipped_empty_audio": skipped_audio}
     t0 = time.perf_counter()
     texts_by_split: dict[str, dict[str, list[str]]] = {}
+    raw_by_split: dict[str, dict[str, list[str]]] = {}
     for split in splits:
         train = split.startswith("train")
-        rows, dropped = [], 0
+        rows, kept, dropped = [], [], 0
         src = tokenize_lines([u.src_text for u in utts[split]], cfg.src_lang, train, cfg.normalize_lang, pool)
         tgt = tokenize_lines([u.tgt_text for u in utts[split]], cfg.tgt_lang, train, cfg.normalize_lang, pool)
         for utt, s, t in zip(utts[split], src, tgt):
@@ -224,15 +259,17 @@ def prepare_speech(cfg: Config, out: Path, splits: list[str], pool) -> dict:
                 continue
             rows.append({"id": utt.id, "audio": fields[utt.id], "n_frames": n, "tgt_text": t,
                          "speaker": utt.speaker, "src_text": s})
+            kept.append(utt)
         write_tsv(out / f"{split}.tsv", rows, ST_COLUMNS)
         texts_by_split[split] = {cfg.src_lang: [r["src_text"] for r in rows], cfg.tgt_lang: [r["tgt_text"] for r in rows]}
+        raw_by_split[split] = {cfg.src_lang: [u.src_text for u in kept], cfg.tgt_lang: [u.tgt_text for u in kept]}
         stats[f"{split}_utterances"] = len(rows)
         stats[f"{split}_dropped"] = dropped
         stats[f"{split}_hours"] = round(sum(r["n_frames"] for r in rows) / 100 / 3600, 4)
     stats["text_seconds"] = round(time.perf_counter() - t0, 2)
-    bpe, dictionary = vocabulary(cfg, out, None)
+    bpe, dictionary = vocabulary(cfg, out, None, given)
     for split, texts in texts_by_split.items():
-        write_text_copies(out, split, texts, bpe)
+        write_text_copies(out, split, texts, raw_by_split[split], bpe)
     if cfg.global_cmvn:
         train_split = next((s for s in splits if s.startswith("train")), None)
         if train_split is None:
@@ -249,13 +286,14 @@ def prepare_speech(cfg: Config, out: Path, splits: list[str], pool) -> dict:
     return stats
 
 
-def prepare_parallel_text(cfg: Config, out: Path, splits: list[str], pool) -> dict:
+def prepare_parallel_text(cfg: Config, out: Path, splits: list[str], pool, given: GivenVocabulary | None) -> dict:
     corpus_dir = external(cfg.data_root, cfg.corpus_dir)
     stats: dict = {}
     t0 = time.perf_counter()
     texts_by_split: dict[str, dict[str, list[str]]] = {}
+    raw_by_split: dict[str, dict[str, list[str]]] = {}
     for split in splits:
-        texts = {}
+        texts, raw = {}, {}
         for lang in (cfg.src_lang, cfg.tgt_lang):
             path = corpus_dir / f"{split}.{lang}"
             if not path.is_file():
@@ -264,17 +302,18 @@ def prepare_parallel_text(cfg: Config, out: Path, splits: list[str], pool) -> di
             lines = path.read_text(encoding="utf-8").split("\n")
             if lines and lines[-1] == "":
                 lines.pop()
+            raw[lang] = lines
             texts[lang] = tokenize_lines(lines, lang, split.startswith("train"), cfg.normalize_lang, pool)
         if len(texts[cfg.src_lang]) != len(texts[cfg.tgt_lang]):
             raise InputError(f"{corpus_dir}: {split}.{cfg.src_lang} and {split}.{cfg.tgt_lang} differ in length")
-        texts_by_split[split] = texts
+        texts_by_split[split], raw_by_split[split] = texts, raw
         stats[f"{split}_pairs"] = len(texts[cfg.src_lang])
     stats["text_seconds"] = round(time.perf_counter() - t0, 2)
     t0 = time.perf_counter()
     train = next((texts_by_split[s] for s in splits if s.startswith("train")), None)
-    bpe, dictionary = vocabulary(cfg, out, train)
+    bpe, dictionary = vocabulary(cfg, out, train, given)
     for split, texts in texts_by_split.items():
-        write_text_copies(out, split, texts, bpe)
+        write_text_copies(out, split, texts, raw_by_split[split], bpe)
     stats["bpe_seconds"] = round(time.perf_counter() - t0, 2)
     stats["bpe_merges"] = len(bpe)
     stats["vocab_size"] = len(dictionary)
@@ -287,6 +326,10 @@ def run(cfg: Config) -> dict:
     if is_current(run_, upstream):
         print(f"[st-prep] {run_.name}: done (same config), skipped")
         return run_.metrics()
+    given = given_vocabulary(cfg)  # before the first feature: see given_vocabulary
+    corpus_dir = external(cfg.data_root, cfg.corpus_dir)
+    if not corpus_dir.is_dir():
+        raise InputError(f"corpus_dir: directory not found: {corpus_dir}")
     start_run(run_, upstream)
     out = run_.dir / "data"
     out.mkdir(parents=True, exist_ok=True)
@@ -295,9 +338,9 @@ def run(cfg: Config) -> dict:
     pool = _pool(cfg.workers)
     try:
         if cfg.corpus == "parallel_text":
-            stats = prepare_parallel_text(cfg, out, splits, pool)
+            stats = prepare_parallel_text(cfg, out, splits, pool, given)
         else:
-            stats = prepare_speech(cfg, out, splits, pool)
+            stats = prepare_speech(cfg, out, splits, pool, given)
     finally:
         if pool is not None:
             pool.close()

@@ -25,9 +25,10 @@ from ..errors import InputError
 from ..fileio import write_text_atomic
 from ..interop.fairseq_generate import reference_to_hypothesis, references_and_hypotheses
 from ..runs import Run
-from .data import TextDataset
-from .generate import GenerationConfig, decode_dataset, generate_split, pick_device, to_records, write_split_outputs
-from .models import load_trained_model
+from .data import TextDataset, raw_references
+from .generate import (GenerationConfig, decode_dataset, generate_split, model_data, pick_device, to_records,
+                       write_split_outputs)
+from .models import load_trained_model, trained_run
 from .paths import external, finished_run, is_current, require_file, start_run, upstream_state
 from .prep import ST_COLUMNS
 from .score import score_asr, score_translation
@@ -75,6 +76,25 @@ def replace_columns(rows: list[dict], src_map: dict[str, str] | None, tgt_map: d
     return out, counts
 
 
+def check_models_and_logs(cfg: Config, prep_dir, n_rows: int) -> None:
+    """The ASR and expert runs (finished, of the right task, with their checkpoints and vocabulary) or logs, checked
+    before the ASR model transcribes the training set: a bad expert must not surface after hours of decoding."""
+    if cfg.asr_run:
+        asr = trained_run(cfg, cfg.asr_run, "asr_run", cfg.generation.checkpoint)
+        if asr.config["task"] != "asr":
+            raise InputError(f"asr_run: '{cfg.asr_run}' is a {asr.config['task']} run, expected asr")
+    else:
+        require_file(external(cfg.data_root, cfg.asr_log), "asr_log", "ASR fairseq-generate log")
+    if cfg.expert_run:
+        expert = trained_run(cfg, cfg.expert_run, "expert_run", cfg.generation.checkpoint)
+        if expert.config["task"] != "nmt":
+            raise InputError(f"expert_run: '{cfg.expert_run}' is a {expert.config['task']} run, expected nmt")
+        require_file(expert.prep_dir / CODES_FILE, "expert_run -> data.prep_run", "BPE codes")
+        raw_references(prep_dir, cfg.split, model_data(expert).tgt_lang, n_rows)
+    elif cfg.expert_log:
+        require_file(external(cfg.data_root, cfg.expert_log), "expert_log", "NMT fairseq-generate log")
+
+
 def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="st-synthetic")
     upstream = upstream_state(cfg, [cfg.prep_run, cfg.asr_run, cfg.expert_run])
@@ -86,6 +106,7 @@ def run(cfg: Config) -> dict:
     rows = read_s2t_tsv(manifest)
     if "src_text" not in rows[0]:
         raise InputError(f"{manifest}: no src_text column to replace")
+    check_models_and_logs(cfg, prep_dir, len(rows))
     start_run(run_, upstream)
     device = pick_device(cfg.generation.device)
     metrics: dict = {}
@@ -120,9 +141,13 @@ def run(cfg: Config) -> dict:
         decoded, _ = decode_dataset(expert.model, dataset, expert.dictionary, cfg.generation, device)
         metrics["expert_decode_seconds"] = round(time.perf_counter() - t0, 2)
         records = to_records(decoded, dataset, expert.dictionary)
-        nmt_refs, nmt_hyps = write_split_outputs(run_.dir / "expert", cfg.split, records, "nmt",
-                                                 cfg.generation.beam, len(dataset))
-        metrics[f"{cfg.split}_expert_bleu"] = score_translation(nmt_refs, nmt_hyps)["bleu"]
+        # its T- lines stay the tokenised gold translations: the keys tgt_map matches the manifest's tgt_text with
+        write_split_outputs(run_.dir / "expert", cfg.split, records, "nmt", cfg.generation.beam,
+                            len(dataset))
+        by_index = {r.sample_id: r.hypotheses[0].detok for r in records}
+        lang = model_data(expert).tgt_lang  # the BLEU is against the corpus's raw gold translations
+        metrics[f"{cfg.split}_expert_bleu"] = score_translation(raw_references(prep_dir, cfg.split, lang, len(rows)),
+                                                                [by_index[i] for i in range(len(rows))], lang)["bleu"]
         expert_log = run_.dir / "expert" / f"generate-{cfg.split}.txt"
     elif cfg.expert_log:
         expert_log = require_file(external(cfg.data_root, cfg.expert_log), "expert_log", "NMT fairseq-generate log")

@@ -22,6 +22,7 @@ from ..tokenizers.dictionary import Dictionary
 CODES_FILE = "bpecodes"
 DICT_FILE = "dict.txt"          # the joined dictionary (fairseq-preprocess --joined-dictionary)
 LANG_DICT_FILE = "dict.{lang}.txt"  # the same dictionary under the names fairseq's translation task expects
+RAW_TEXT = "text/{split}.raw.{lang}"  # the corpus's untokenised text: what BLEU / chrF references are
 
 
 @dataclass
