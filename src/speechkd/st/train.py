@@ -22,9 +22,10 @@ from ..train.reproducibility import seed_everything
 from ..train.trainer import Trainer
 from .criteria import CriterionConfig, CriterionContext, criterion_class
 from .data import DataConfig, SpeechDataset, TextDataset, resolve_source, resolve_target_field
-from .expert import Expert, load_expert
-from .models import ModelConfig, build_model, freezing_supported, load_pretrained_encoder, num_parameters
-from .paths import finished_run, is_current, start_run, upstream_state
+from .expert import Expert, check_expert_inputs, load_expert
+from .models import (ModelConfig, build_model, freezing_supported, load_pretrained_encoder, num_parameters,
+                     pretrained_encoder_path, trained_run)
+from .paths import finished_run, is_current, require_file, start_run, upstream_state
 from .task import StTask
 from .vocab import CODES_FILE, DICT_FILE, TextEncoder
 
@@ -91,6 +92,36 @@ def upstream_runs(cfg: Config) -> list[str]:
     return names
 
 
+def check_inputs(cfg: Config, prep_dir) -> None:
+    """Every input of the training -- vocabulary, manifests and their columns, expert, ASR helper, pretrained
+    encoder -- checked before anything is built or started, so a missing or malformed one is one InputError in
+    seconds, never after the first epoch."""
+    from ..data.manifests import read_tsv
+    dictionary = Dictionary.load(require_file(prep_dir / DICT_FILE, "data.prep_run", "dictionary"))
+    crit_cls = criterion_class(cfg.criterion.name)
+    reads_transcripts = crit_cls.needs_expert and check_expert_inputs(cfg.criterion.expert, cfg, dictionary,
+                                                                      cfg.data_root)
+    train_dir = prep_dir if not cfg.data.train_run else \
+        finished_run(cfg, cfg.data.train_run, "data.train_run") / "data"
+    if resolve_source(cfg.data, cfg.task) == "text":
+        for directory, subset in ((train_dir, cfg.data.train_subset), (prep_dir, cfg.data.valid_subset)):
+            for lang in (cfg.data.src_lang, cfg.data.tgt_lang):
+                require_file(directory / "text" / f"{subset}.bpe.{lang}", "data", "BPE'd text")
+    else:
+        require_file(prep_dir / CODES_FILE, "data.prep_run", "BPE codes")
+        columns = ("id", "audio", "n_frames", resolve_target_field(cfg.data, cfg.task))
+        if reads_transcripts:
+            columns += ("src_text",)
+        for directory, subset in ((train_dir, cfg.data.train_subset), (prep_dir, cfg.data.valid_subset)):
+            read_tsv(directory / f"{subset}.tsv", required=columns)
+        if cfg.data.cmvn == "global":
+            require_file(prep_dir / GCMVN_FILE, "data.cmvn = global", "global CMVN stats (prep option global_cmvn)")
+    if crit_cls.needs_asr:
+        trained_run(cfg, cfg.criterion.asr_run, "criterion.asr_run")
+    if cfg.load_pretrained_encoder_from:
+        pretrained_encoder_path(cfg.load_pretrained_encoder_from, cfg, cfg.data_root)
+
+
 def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="st-train")
     upstream = upstream_state(cfg, upstream_runs(cfg))
@@ -100,6 +131,7 @@ def run(cfg: Config) -> dict:
     if not cfg.data.prep_run:
         raise InputError("data.prep_run: name the st-prep run holding the data")
     prep_dir = finished_run(cfg, cfg.data.prep_run, "data.prep_run") / "data"
+    check_inputs(cfg, prep_dir)
     start_run(run_, upstream)
     start = time.perf_counter()
     seed_everything(cfg.seed)
