@@ -11,6 +11,8 @@ stage=0
 stop_stage=100
 only=""
 scale=""
+runs_dir=runs
+results_dir=""
 seeds=1
 gpus=1
 torchrun_args=""
@@ -18,6 +20,7 @@ usage() {
   cat <<USAGE
 usage: ./run_all.sh [--profile embedded|paper] [--data-root DIR] [--stage N] [--stop-stage M]
                     [--only PART] [--scale NAME] [--seeds K] [--gpus N] [--torchrun-args "ARGS"]
+                    [--runs-dir DIR] [--results-dir DIR]
 stages:
   0  install   create/reuse .venv with the pinned dependencies (scripts/install.sh)
   1  data      embedded: generate the corpora (speechkd synth, configs/embedded/synth.json)
@@ -32,6 +35,8 @@ options:
                  (parts: manifests/paper_inputs.json, printed by `speechkd part NAME`)
   --scale NAME   a scale-down of every run (configs/scales/NAME.json: caps on epochs, updates, sizes, batch;
                  every other hyperparameter unchanged), e.g. smoke
+  --runs-dir DIR  root of the run directories (default runs/; runs go to DIR/<profile>/<run>)
+  --results-dir DIR  where the tables and report go (default results/<profile>)
   --seeds K      train every table row with seeds 1..K; tables show mean ± std
   --gpus N       start training through torchrun with N processes (one per GPU)
   --torchrun-args  extra torchrun arguments for several nodes, e.g.
@@ -46,6 +51,8 @@ while [ $# -gt 0 ]; do
     --stop-stage) stop_stage="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --scale) scale="$2"; shift 2 ;;
+    --runs-dir) runs_dir="$2"; shift 2 ;;
+    --results-dir) results_dir="$2"; shift 2 ;;
     --seeds) seeds="$2"; shift 2 ;;
     --gpus) gpus="$2"; shift 2 ;;
     --torchrun-args) torchrun_args="$2"; shift 2 ;;
@@ -74,7 +81,7 @@ run_stage() {  # run_stage N NAME command...
   echo "=== stage $n: $name done in $((SECONDS - t0)) s (total $((SECONDS - start_all)) s)"
 }
 
-common=(--seeds "$seeds")
+common=(--seeds "$seeds" --runs-dir "$runs_dir")
 [ -n "$data_root" ] && common+=(--data-root "$data_root")
 [ -n "$scale" ] && common+=(--set "scale=$scale")
 
@@ -91,5 +98,5 @@ fi
 [ -n "$slu_runs" ] && run_stage 2 slu scripts/run_slu.sh "$profile" "${common[@]}" --only "$slu_runs" \
   ${slu_corpora:+--corpora "$slu_corpora"}
 [ -n "$st_runs" ] && run_stage 3 st scripts/run_st.sh "$profile" "${common[@]}" --only "$st_runs"
-run_stage 4 report speechkd report --set "profile=$profile" --set "tables=[${tables:+\"${tables//,/\",\"}\"}]"
-echo "=== run_all.sh ($profile) finished in $((SECONDS - start_all)) s; results in results/$profile/"
+run_stage 4 report speechkd report --set "profile=$profile" --set "runs_dir=$runs_dir" --set "out_dir=$results_dir" --set "tables=[${tables:+\"${tables//,/\",\"}\"}]"
+echo "=== run_all.sh ($profile) finished in $((SECONDS - start_all)) s; results in ${results_dir:-results/$profile}/"

@@ -22,7 +22,7 @@ import torch
 from ..errors import InputError
 from ..models.roberta import RobertaConfig, RobertaModel, TextClassifier
 from ..tokenizers.dictionary import Dictionary
-from ..train.checkpoint import load_checkpoint
+from ..train.checkpoint import load_released_checkpoint
 from .fairseq_checkpoint import arch_arg, read_fairseq_checkpoint, split_in_proj
 
 MASK = "<mask>"
@@ -119,7 +119,7 @@ def load_fairseq_roberta(path: str | Path, dictionary: Dictionary | None = None)
 def load_authors_text_classifier(path: str | Path, heads: int | None = None) -> TextClassifier:
     """textual-kd-slu text teacher (`best_acc.pt` / `best_loss.pt`: TextModel.state_dict(), RoBERTa under
     `text_bert.model.`, classifier `intenter`). The file has no args: heads default to dim // 64 (12 for base)."""
-    state = load_checkpoint(path)
+    state = load_released_checkpoint(path)
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     if "intenter.weight" not in state:
         raise InputError(f"{path}: not a textual-kd-slu TextModel state dict (no 'intenter.weight')")
@@ -133,7 +133,7 @@ def load_authors_text_classifier(path: str | Path, heads: int | None = None) -> 
 def load_authors_pt_kd_vq_bert(path: str | Path, heads: int | None = None) -> RobertaModel:
     """The VQ-BERT (with its MLM head) of the PT-KD CrossBert checkpoint (`xbt_recent`: DataParallel
     state_dict, `module.vq_bert.model.<fairseq names>`; `module.vq_lm_head.*` duplicates its lm_head)."""
-    state = load_checkpoint(path)
+    state = load_released_checkpoint(path)
     prefix = "module.vq_bert.model." if any(k.startswith("module.") for k in state) else "vq_bert.model."
     args = {"encoder_attention_heads": heads} if heads else None
     return roberta_from_state(state, args, prefix=prefix, source=str(path)).eval()

@@ -17,7 +17,7 @@ from ..fileio import sha256_file
 from ..interop.fairseq_roberta import load_authors_pt_kd_vq_bert, load_fairseq_roberta, load_masked_lm_dictionary
 from ..models.roberta import RobertaConfig, RobertaModel
 from ..tokenizers.dictionary import Dictionary
-from ..train.checkpoint import load_checkpoint, save_checkpoint
+from ..train.checkpoint import load_checkpoint, load_released_checkpoint, save_checkpoint
 from .common import SluRunConfig, data_path, finished_run, one_of, require_file
 from .text import TextEncoder, load_text_encoder
 
@@ -80,7 +80,7 @@ def resolve_ref(cfg: SluRunConfig, ref: RobertaRef, key: str) -> tuple[Path, Pat
 def load_roberta(cfg: SluRunConfig, ref: RobertaRef, key: str) -> LoadedRoberta:
     ckpt, dict_path = resolve_ref(cfg, ref, key)
     dictionary = load_masked_lm_dictionary(dict_path)
-    state = load_checkpoint(ckpt)
+    state = load_released_checkpoint(ckpt)  # a released file: what fairseq of 2019 pickled is accepted
     if "model" in state:
         model, _ = load_fairseq_roberta(ckpt, dictionary)
     elif any(k.startswith(("module.vq_bert.model.", "vq_bert.model.")) for k in state):

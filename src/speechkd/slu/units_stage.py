@@ -35,6 +35,7 @@ from ..errors import InputError
 from ..fileio import write_json_atomic, write_text_atomic
 from ..config import option
 from ..runs import Run
+from ..train.distributed import device as device_of
 from ..tokenizers.units import UnitTokenizer, unit_dictionary
 from .common import SluRunConfig, data_path, require_file
 from .corpus import READ_SPLITS, SLU_SPLITS
@@ -67,7 +68,7 @@ class Config(SluRunConfig):
     kmeans_iters: int = option(20, "k-means: Lloyd iterations (stops early when assignments settle)")
     fit_max_frames: int = option(50000, "k-means: at most this many frames (a fixed random sample of the "
                                          "read train frames) to fit on")
-    device: str = option("cpu", "vq-wav2vec: torch device (cpu, cuda)", hashed=False)
+    device: str = option("auto", "vq-wav2vec: torch device (auto = cuda when available, cpu, cuda)", hashed=False)
     workers: int = option(2, "processes computing fbank + units (k-means only; output is identical for any value)",
                           hashed=False)
 
@@ -167,7 +168,8 @@ class _Tokenise:
         if cfg.vq_wav2vec:
             from ..models.vq_wav2vec import load_fairseq_vq_wav2vec
             path = require_file(data_path(cfg, cfg.vq_wav2vec), "vq_wav2vec checkpoint")
-            self.vq = load_fairseq_vq_wav2vec(path).to(cfg.device)
+            self.device = device_of(cfg.device)
+            self.vq = load_fairseq_vq_wav2vec(path).to(self.device)
         elif cfg.workers > 1:
             # fork before this process runs any multi-threaded torch op (k-means): forked OpenMP is not safe
             self.pool = multiprocessing.get_context("fork").Pool(cfg.workers, initializer=_init_worker)
@@ -186,7 +188,7 @@ class _Tokenise:
     def write(self, items: Sequence[tuple[str, Path]], feats: Sequence[np.ndarray] | None = None) -> None:
         """Token files for (wav, output path) items; `feats` = precomputed unit features of the same items."""
         if self.vq is not None:
-            source = UnitSource(vq=self.vq, device=self.cfg.device)
+            source = UnitSource(vq=self.vq, device=str(self.device))
             for wav, out in items:
                 _write_tokens(out, source.tokens(read_audio(wav)))
             return

@@ -41,6 +41,7 @@ class Utterance:
     audio: str           # wav/flac/mp3 path
     offset: int = 0      # first sample of the segment
     num_samples: int = -1  # -1: to the end of the file
+    resample: bool = False  # the corpus ships another rate (Common Voice: 48 kHz mp3): resample to 16 kHz
 
 
 def load_audio(utt: Utterance) -> np.ndarray:
@@ -49,7 +50,7 @@ def load_audio(utt: Utterance) -> np.ndarray:
     path = Path(utt.audio)
     if utt.num_samples < 0 and not utt.offset:
         try:
-            return read_audio(path, SAMPLE_RATE)
+            return read_audio(path, SAMPLE_RATE, resample=utt.resample)
         except InputError as e:
             if path.suffix.lower() == ".mp3":
                 raise InputError(f"{e}\nconvert the CoVoST clips as the authors' reduce_audio_q.sh does: "
@@ -179,8 +180,10 @@ def covost2(root: Path, splits: Sequence[str], tgt_lang: str = "de") -> dict[str
             cv = validated[row["path"]]
             clip = root / "clips" / row["path"]
             wav = clip.with_suffix(".wav")
+            # Common Voice ships 48 kHz mp3: resampled to 16 kHz on reading, as the authors' reduce_audio_q.sh
+            # does with ffmpeg beforehand (a converted .wav next to the clip is read instead when present)
             utts.append(Utterance(row["path"].replace(".mp3", ""), split, cv["client_id"], cv["sentence"],
-                                  row["translation"], str(wav if wav.is_file() else clip)))
+                                  row["translation"], str(wav if wav.is_file() else clip), resample=True))
         out[split] = utts
     return out
 
