@@ -130,8 +130,8 @@ def main() -> None:
     seed_everything(cfg.seed)
     trainer = Trainer(cfg.train, run, build_model(cfg), ToyTask(cfg))
     metrics = trainer.fit()
+    run.finish(metrics)  # every rank: rank 0 writes metrics.json and DONE, the others wait for it
     if dist.is_main():
-        run.finish(metrics)
         print(json.dumps(metrics, sort_keys=True))
     dist.cleanup()
 

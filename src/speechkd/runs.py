@@ -6,7 +6,10 @@ A stage does:
     if run.is_done(): return run.metrics()        # same config already finished: skip
     run.start()                                     # directory, config.json, provenance.json
     ... train, run.log({...}) ...
-    run.finish(metrics)                             # metrics.json, then DONE
+    run.finish(metrics, save=write_outputs)         # outputs, metrics.json, then DONE
+
+Under torchrun every rank runs the stage; rank 0 alone decides whether the run is done and writes the files
+(train.distributed.main_only), the others wait for it and go on with its decision and its metrics.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .config import config_hash, to_dict
 from .fileio import write_json_atomic
@@ -60,10 +63,14 @@ class Run:
     def metrics(self) -> dict:
         return json.loads((self.dir / "metrics.json").read_text())
 
-    def metrics_if_done(self) -> dict | None:
-        """The finished run's metrics when it is DONE with this config (the stage then returns them and does
-        nothing else), else None."""
-        if not self.is_done():
+    def metrics_if_done(self, is_done: Callable[[], bool] | None = None) -> dict | None:
+        """The finished run's metrics when it is DONE with this config (or `is_done()` says so; the stage then
+        returns them and does nothing else), else None. Under torchrun rank 0 decides for all ranks: all skip or
+        none does."""
+        return self._distributed().main_only(self._done_metrics, is_done or self.is_done)
+
+    def _done_metrics(self, is_done: Callable[[], bool]) -> dict | None:
+        if not is_done():
             return None
         print(f"[{self.stage}] {self.dir} is done", file=sys.stderr)
         return self.metrics()
@@ -72,11 +79,15 @@ class Run:
         """Create the directory. A directory left by a *different* config is moved aside (never mixed
         with, never deleted); one left by the same config is kept so that training resumes.
         Under torchrun only rank 0 touches the file system; the other ranks wait for it."""
-        from .train import distributed
-        if distributed.is_main():
-            self._prepare()
-        distributed.barrier()
+        self._distributed().main_only(self._prepare)
         return self
+
+    def _distributed(self):
+        """train.distributed, with torchrun's process group joined (idempotent), so that the decisions and the
+        writes before training are already shared by all ranks."""
+        from .train import distributed
+        distributed.init(getattr(getattr(self.cfg, "train", None), "device", "auto"))
+        return distributed
 
     def _prepare(self) -> None:
         old = self.dir / "config.json"
@@ -101,10 +112,17 @@ class Run:
         with open(self.log_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record, sort_keys=True) + "\n")
 
-    def finish(self, metrics: dict) -> dict:
+    def finish(self, metrics: dict, save: Callable[[], None] | None = None) -> dict:
+        """`save()` (the run's outputs: bundle, encoder files, ...), then metrics.json, then DONE: on rank 0
+        only, the other ranks waiting for them. Returns the flat metrics (rank 0's on every rank)."""
         flat = {k: v for k, v in metrics.items() if isinstance(v, (int, float, str, bool)) or v is None}
         if len(flat) != len(metrics):
             raise ValueError(f"metrics.json must be one flat object; nested keys: {set(metrics) - set(flat)}")
+        return self._distributed().main_only(self._write_finish, flat, save)
+
+    def _write_finish(self, flat: dict, save: Callable[[], None] | None) -> dict:
+        if save is not None:
+            save()
         write_json_atomic(self.dir / "metrics.json", flat)
         write_json_atomic(self.done_path, {"config_hash": self.hash, "stage": self.stage,
                                            "finished": _now()})

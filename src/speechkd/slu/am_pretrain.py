@@ -173,6 +173,5 @@ def run(cfg: Config) -> dict:
             c, w = authors_cer_wer(refs, hyps)
             metrics.update({"beam_valid_cer": c, "beam_valid_wer": w})
     metrics["best_epoch"] = best_epoch
-    save_am_package(run_.dir / "am.pt", model, cfg.ds2, {"epoch": best_epoch, "cer": metrics["greedy_valid_cer"],
-                                                         "wer": metrics["greedy_valid_wer"]})
-    return run_.finish(metrics)
+    package = {"epoch": best_epoch, "cer": metrics["greedy_valid_cer"], "wer": metrics["greedy_valid_wer"]}
+    return run_.finish(metrics, save=lambda: save_am_package(run_.dir / "am.pt", model, cfg.ds2, package))

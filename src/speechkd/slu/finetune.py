@@ -248,7 +248,9 @@ def run(cfg: Config) -> dict:
                     "full_train_utterances": full_train, "pt_kd": use_pt_kd, "am_pt": am_path is not None,
                     "ft_kd": cfg.ft_kd, "da": cfg.da.token_masking or cfg.da.emb_masking,
                     "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)})
-    if cfg.subset != "full":
-        (run_.dir / "subset.txt").write_text("".join(f"{e.index}\n" for e in splits["train"].examples))
-    save_bundle(run_.dir, model.cpu(), cfg.ds2, units_dir, vq, intents)
-    return run_.finish(metrics)
+
+    def save() -> None:
+        if cfg.subset != "full":
+            (run_.dir / "subset.txt").write_text("".join(f"{e.index}\n" for e in splits["train"].examples))
+        save_bundle(run_.dir, model.cpu(), cfg.ds2, units_dir, vq, intents)
+    return run_.finish(metrics, save=save)

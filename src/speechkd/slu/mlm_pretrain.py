@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 
 from ..config import option
 from ..errors import InputError
-from ..models.mlm import mask_tokens, masked_lm_loss
+from ..models.mlm import mask_tokens
 from ..models.roberta import RobertaConfig, RobertaModel
 from ..runs import Run
 from ..tokenizers.dictionary import Dictionary
@@ -130,9 +131,14 @@ class MlmTask:
     def load_batch(self, indices: list[int]) -> dict:
         return self._collate([self._mask(self.train[i]) for i in indices])
 
-    def loss(self, model: RobertaModel, batch: dict) -> tuple[torch.Tensor, int, dict]:
-        loss, n = masked_lm_loss(model, batch["source"], batch["target"], self.pad_idx)
-        return loss, n, {}
+    def loss(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, int, dict]:
+        # encoder and LM head in one model(...) call: under torchrun `model` is the DDP wrapper, and the head's
+        # matrix is the (tied) token embedding, so using it outside that forward would count its gradient twice
+        target = batch["target"]
+        masked = target.ne(self.pad_idx)
+        logits = model(batch["source"], masked_tokens=masked)[0]
+        # no masked position: a 0-row logits tensor, a 0 loss that still reaches every head parameter
+        return F.cross_entropy(logits.float(), target[masked], reduction="sum"), int(masked.sum()), {}
 
     def validate(self, model: RobertaModel) -> dict:
         total, correct, n = 0.0, 0, 0
@@ -204,7 +210,6 @@ def run(cfg: Config) -> dict:
     trainer = Trainer(cfg.train, run_, model, task)
     metrics = trainer.fit()
     load_best_weights(run_, model)
-    save_roberta(run_.dir, model.cpu(), dictionary)
     metrics.update({"vocab_size": len(dictionary), "train_sentences": len(train),
                     "parameters": sum(p.numel() for p in model.parameters())})
-    return run_.finish(metrics)
+    return run_.finish(metrics, save=lambda: save_roberta(run_.dir, model.cpu(), dictionary))

@@ -20,14 +20,16 @@ import dataclasses
 from typing import Literal
 
 import torch
+import torch.nn.functional as F
 
 from ..config import option
 from ..errors import InputError
 from ..kd.representation_kd import cls_distance
-from ..models.mlm import masked_lm_loss, span_mask_for_mlm
+from ..models.mlm import span_mask_for_mlm
 from ..models.roberta import RobertaModel
 from ..runs import Run
 from ..train.config import TrainConfig
+from ..train.distributed import unwrap
 from ..train.reproducibility import derive_seed, seed_everything, seeded
 from ..train.trainer import Trainer
 from .batching import BatchConfig, batch_rng, eval_batches, load_best_weights, pad, train_sampler
@@ -87,10 +89,12 @@ class PtKdTask:
     def load_batch(self, indices: list[int]) -> dict:
         return self._collate([self._mask(self.units[i]) for i in indices], self.teacher_cls[indices])
 
-    def _terms(self, model: RobertaModel, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        feats = model.extract_features(batch["source"])
-        mlm_sum, n = masked_lm_loss(model, None, batch["target"], self.pad_idx, features=feats)
-        mlm = mlm_sum / max(n, 1)
+    def _terms(self, model: torch.nn.Module, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        target = batch["target"]
+        masked = target.ne(self.pad_idx)
+        logits, feats = mlm_logits_and_features(model, batch["source"], masked)
+        # no masked position: 0-row logits, a 0 loss that still reaches every LM-head parameter
+        mlm = F.cross_entropy(logits.float(), target[masked], reduction="sum") / max(int(masked.sum()), 1)
         dist = cls_distance(feats[:, 0, :].float(), batch["teacher_cls"].float(), self.cfg.distance)
         return self.cfg.mlm_weight * mlm + self.cfg.kd_weight * dist, mlm, dist
 
@@ -110,6 +114,22 @@ class PtKdTask:
                 sums[i] += float(term) * b
             n += b
         return {"valid_loss": sums[0] / n, "valid_mlm_loss": sums[1] / n, "valid_kd_distance": sums[2] / n}
+
+
+def mlm_logits_and_features(model: torch.nn.Module, source: torch.Tensor,
+                            masked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(LM logits at the masked positions, encoder features (B, T, C)) from ONE model(...) call. Under torchrun
+    `model` is the DDP wrapper: the LM head's matrix is the tied token embedding, and using it outside that
+    forward (extract_features, then lm_logits) makes DDP count its gradient twice. The features are taken with
+    a hook on the sentence encoder (they are what extract_features returns)."""
+    captured: list[torch.Tensor] = []
+    encoder = unwrap(model).encoder.sentence_encoder
+    hook = encoder.register_forward_hook(lambda _module, _args, out: captured.append(out[0]))
+    try:
+        logits = model(source, masked_tokens=masked)[0]
+    finally:
+        hook.remove()
+    return logits, captured[0]
 
 
 @torch.no_grad()
@@ -149,5 +169,4 @@ def run(cfg: Config) -> dict:
     task = PtKdTask(cfg, data["train"], data["dev"], vq.dictionary.index("<mask>"), vq.dictionary.pad())
     metrics = Trainer(cfg.train, run_, model, task).fit()
     metrics["best_epoch"] = load_best_weights(run_, model)
-    save_roberta(run_.dir, model.cpu(), vq.dictionary)
-    return run_.finish(metrics)
+    return run_.finish(metrics, save=lambda: save_roberta(run_.dir, model.cpu(), vq.dictionary))

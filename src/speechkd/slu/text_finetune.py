@@ -124,5 +124,5 @@ def run(cfg: Config) -> dict:
     if cfg.text.bpe == "gpt2":
         gpt2 = (str(data_path(cfg, cfg.text.gpt2_encoder_json).resolve()),
                 str(data_path(cfg, cfg.text.gpt2_vocab_bpe).resolve()))
-    save_teacher(run_.dir, model.cpu(), text.dict_path, cfg.text.bpe, gpt2, intents)
-    return run_.finish(metrics)
+    return run_.finish(metrics, save=lambda: save_teacher(run_.dir, model.cpu(), text.dict_path, cfg.text.bpe, gpt2,
+                                                          intents))

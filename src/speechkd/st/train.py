@@ -125,9 +125,8 @@ def check_inputs(cfg: Config, prep_dir) -> None:
 def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="st-train")
     upstream = upstream_state(cfg, upstream_runs(cfg))
-    if is_current(run_, upstream):
-        print(f"[st-train] {run_.name}: done (same config), skipped")
-        return run_.metrics()
+    if (done := run_.metrics_if_done(lambda: is_current(run_, upstream))) is not None:
+        return done
     if not cfg.data.prep_run:
         raise InputError("data.prep_run: name the st-prep run holding the data")
     prep_dir = finished_run(cfg, cfg.data.prep_run, "data.prep_run") / "data"

@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import datetime
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
 
+from ..errors import InputError
+
 _TIMEOUT = datetime.timedelta(hours=2)  # rank 0 validates alone while the others wait in a collective
+T = TypeVar("T")
+_in_main_only = False  # set while rank 0 runs a main_only body
 
 
 def env_world_size() -> int:
@@ -103,6 +107,40 @@ def all_gather_object(obj: Any) -> list[Any]:
 def barrier() -> None:
     if is_initialized():
         dist.barrier()
+
+
+def main_only(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """The one rule for files under torchrun: rank 0 runs `fn` (writing checkpoints, bundles, metrics.json,
+    DONE, or deciding from files whether a run is done) while the other ranks wait; then every rank returns rank
+    0's result (picklable), so all of them go on from the same files and the same decision.
+
+    If `fn` raises on rank 0, every rank raises (an InputError stays one, for exit status 2) instead of the others
+    waiting for a writer that died until the process-group timeout. A call made inside `fn` runs directly: only
+    rank 0 is there, so a collective would never be matched. Without a process group this is just fn()."""
+    global _in_main_only
+    if not is_initialized() or _in_main_only:
+        return fn(*args, **kwargs)
+    result: Any = None
+    error: Exception | None = None
+    if is_main():
+        _in_main_only = True
+        try:
+            result = fn(*args, **kwargs)
+        except Exception as e:  # noqa: BLE001 - re-raised below, after the other ranks have been told
+            error = e
+        finally:
+            _in_main_only = False
+    # a broadcast, not a barrier: it waits for rank 0 and carries its outcome in one collective
+    failure = None if error is None else (isinstance(error, InputError), f"{type(error).__name__}: {error}")
+    result, failure = broadcast_object((result if error is None else None, failure))
+    if error is not None:
+        raise error
+    if failure is not None:
+        is_input_error, message = failure
+        if is_input_error:
+            raise InputError(message.split(": ", 1)[1])
+        raise RuntimeError(f"rank 0 failed, so rank {rank()} stops too: {message}")
+    return result
 
 
 def cleanup() -> None:

@@ -6,10 +6,11 @@ summed loss of update_freq batches is back-propagated batch by batch (DDP syncs 
 no_sync), then the gradient is scaled to sum_grad / total sample_size over all batches and all ranks.
 
 Validation runs on rank 0 only (on the unwrapped model, in eval mode, under no_grad) and its metrics are
-broadcast, so every rank takes the same early-stopping decision. Checkpoints are written by rank 0 only and
-hold everything a rerun needs to continue bit-identically: the model (frozen parameters included; modules held
-by the task, such as a KD expert, are not part of it), optimiser, counters, position in the epoch, the RNG
-states of every rank, and the task's state_dict() when it has one.
+broadcast, so every rank takes the same early-stopping decision. Checkpoints are written by rank 0 only, the
+other ranks waiting until the files are there (distributed.main_only), and hold everything a rerun needs to
+continue bit-identically: the model (frozen parameters included; modules held by the task, such as a KD expert,
+are not part of it), optimiser, counters, position in the epoch, the RNG states of every rank, and the task's
+state_dict() when it has one.
 """
 from __future__ import annotations
 
@@ -233,8 +234,10 @@ class Trainer:
     # ----------------------------------------------------------------------------------- checkpoints
     def _save(self, names: list[str], mid_epoch: bool) -> None:
         rngs = dist.all_gather_object(capture_rng_state())  # collective: every rank gets here
-        if not dist.is_main():
-            return
+        # every rank waits for the files: after fit() any rank may read checkpoint_best.pt
+        dist.main_only(self._write_checkpoint, names, rngs, mid_epoch)
+
+    def _write_checkpoint(self, names: list[str], rngs: list, mid_epoch: bool) -> None:
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "train_state": self.state.to_dict(), "rng": rngs, "world_size": self.world,
                  "train_config": dataclasses.asdict(self.cfg),
