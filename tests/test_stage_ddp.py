@@ -96,6 +96,19 @@ def write_vq_bert_run(root: Path) -> None:
     done(out, "slu-mlm-pretrain")
 
 
+def write_text_roberta_run(root: Path) -> None:
+    """A finished slu-mlm-pretrain run of kind text: a random tiny word-level RoBERTa of the read transcripts."""
+    out = root / "slu_text_roberta"
+    out.mkdir(parents=True)
+    dictionary = Dictionary()
+    for word in ["utterance", *map(str, range(30))]:
+        dictionary.add_symbol(word)
+    dictionary.add_symbol("<mask>")
+    torch.manual_seed(1)
+    save_roberta(out, RobertaModel(RobertaConfig(**ARCH), len(dictionary), dictionary.pad()), dictionary)
+    done(out, "slu-mlm-pretrain")
+
+
 def write_text_prep_run(root: Path) -> None:
     """A finished st-prep run of parallel text: data/dict.txt and data/text/{train,valid}.bpe.{en,de}."""
     out = root / "prep_text"
@@ -124,6 +137,7 @@ def runs(tmp_path_factory) -> Path:
     root = runs_dir / PROFILE
     write_units_run(root)
     write_vq_bert_run(root)
+    write_text_roberta_run(root)
     write_text_prep_run(root)
     return runs_dir
 
@@ -204,6 +218,17 @@ def test_slu_mlm_pretrain_under_torchrun(runs):
         assert torch.allclose(params(root / "mlm_ddp")[name], value, atol=1e-5), name
 
 
+def test_slu_pt_kd_under_torchrun(runs):
+    settings = {"batching": {"batch_size": 4}, "span_seqfreq": 0.2, "span": 2, "train.max_epochs": 2,
+                "train.lr": 1e-3, **QUIET}
+    ddp, acc = ddp_against_accumulation(runs, "slu-pt-kd", "ptkd", settings, {"encoder.pt", "dict.txt"})
+    assert ddp["num_updates"] == acc["num_updates"] == 2 * 3
+    assert_same_metrics(ddp, acc)
+    root = runs / PROFILE
+    for name, value in params(root / "ptkd_acc").items():
+        assert torch.allclose(params(root / "ptkd_ddp")[name], value, atol=1e-5), name
+
+
 def test_slu_finetune_under_torchrun(runs):
     """DS2 has BatchNorm: under DDP its running statistics are rank 0's (broadcast_buffers), under accumulation
     they follow every batch, so the eval-mode numbers (valid_/test_) can differ slightly; the trained parameters
@@ -245,3 +270,15 @@ def test_st_train_nmt_under_torchrun(runs):
     root = runs / PROFILE
     for name, value in params(root / "nmt_acc").items():
         assert torch.allclose(params(root / "nmt_ddp")[name], value, atol=1e-5), name
+
+
+def test_pt_kd_single_forward_gives_extract_features_and_lm_logits():
+    """PT-KD takes features and LM logits from one model(...) call (DDP); they are what the two calls gave."""
+    from speechkd.slu.pt_kd import mlm_logits_and_features
+    torch.manual_seed(0)
+    model = RobertaModel(RobertaConfig(**ARCH), 30, 1).eval()
+    source = torch.randint(4, 30, (3, 9))
+    masked = torch.rand(3, 9) < 0.3
+    logits, feats = mlm_logits_and_features(model, source, masked)
+    assert torch.allclose(feats, model.extract_features(source))
+    assert torch.allclose(logits, model.lm_logits(model.extract_features(source), masked))
