@@ -1,5 +1,5 @@
 """Atomic writes: a reader (or a rerun after kill -9) sees the old file or the new one, never half of one.
-Also the sha256 of a file, read in blocks."""
+Also the sha256 of a file, read in blocks, and read_text: a user's UTF-8 file or an InputError naming line and byte."""
 from __future__ import annotations
 
 import contextlib
@@ -8,7 +8,9 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
+
+from .errors import InputError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -53,3 +55,47 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+_BOM = "\ufeff"
+
+
+def read_text(path: str | os.PathLike, what: str, sep: str | None = None,
+              columns: Sequence[str] | None = None) -> str:
+    """The UTF-8 text of a user's file (a UTF-8 BOM is dropped), or InputError naming the file, what it is
+    (`what`: "manifest", "intent dict", ...), the line, the column (the `sep`-separated field, named from
+    `columns` when given) and the byte offset of the first byte that is not UTF-8. A missing file is an InputError
+    too."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: {what} is a directory, expected a file") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        line = data.count(b"\n", 0, e.start) + 1
+        prefix = data[line_start:e.start].decode("utf-8", errors="replace")
+        where = f"line {line}, byte offset {e.start}"
+        if sep is not None:
+            i = prefix.count(sep)
+            if columns:
+                where += f", column {columns[min(i, len(columns) - 1)]}"
+            else:
+                where += f", field {i + 1}"
+        raise InputError(f"{path}:{line}: {what} is not UTF-8 text: byte 0x{data[e.start]:02x} at {where} "
+                         f"({e.reason}); expected UTF-8 (convert it, e.g. `iconv -f latin1 -t utf-8 {path}`)") from None
+    return text[1:] if text.startswith(_BOM) else text
+
+
+def read_text_lines(path: str | os.PathLike, what: str, sep: str | None = None,
+                    columns: Sequence[str] | None = None) -> list[str]:
+    """read_text(...).splitlines() on "\\n" only (a line may hold other Unicode line breaks inside a field);
+    a trailing "\\r" (a Windows file) is dropped."""
+    lines = read_text(path, what, sep, columns).split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
