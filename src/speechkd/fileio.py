@@ -61,11 +61,11 @@ _BOM = "\ufeff"
 
 
 def read_text(path: str | os.PathLike, what: str, sep: str | None = None,
-              columns: Sequence[str] | None = None) -> str:
+              columns: Sequence[str] | None = None, header: bool = False) -> str:
     """The UTF-8 text of a user's file (a UTF-8 BOM is dropped), or InputError naming the file, what it is
     (`what`: "manifest", "intent dict", ...), the line, the column (the `sep`-separated field, named from
-    `columns` when given) and the byte offset of the first byte that is not UTF-8. A missing file is an InputError
-    too."""
+    `columns`, or with `header` from the file's first line) and the byte offset of the first byte that is not
+    UTF-8. A missing file is an InputError too."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -82,6 +82,9 @@ def read_text(path: str | os.PathLike, what: str, sep: str | None = None,
         where = f"line {line}, byte offset {e.start}"
         if sep is not None:
             i = prefix.count(sep)
+            if header and columns is None and line > 1:
+                first = data.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+                columns = first.lstrip(_BOM).rstrip("\r").split(sep)
             if columns:
                 where += f", column {columns[min(i, len(columns) - 1)]}"
             else:
@@ -92,10 +95,10 @@ def read_text(path: str | os.PathLike, what: str, sep: str | None = None,
 
 
 def read_text_lines(path: str | os.PathLike, what: str, sep: str | None = None,
-                    columns: Sequence[str] | None = None) -> list[str]:
+                    columns: Sequence[str] | None = None, header: bool = False) -> list[str]:
     """read_text(...).splitlines() on "\\n" only (a line may hold other Unicode line breaks inside a field);
     a trailing "\\r" (a Windows file) is dropped."""
-    lines = read_text(path, what, sep, columns).split("\n")
+    lines = read_text(path, what, sep, columns, header).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return [line[:-1] if line.endswith("\r") else line for line in lines]

@@ -1,11 +1,14 @@
 """Manifest formats at the edges (see manifests/README.md):
 
 - fairseq S2T TSV: header `id audio n_frames tgt_text speaker [src_text ...]`, tab-separated, no quoting.
-- SLU CSV (the seed's FSC-style manifest, no header): `index,path,speaker,action,object,location,transcript`
-  where the transcript is the last column and may itself contain commas (as the authors' loader re-joins it).
+- SLU CSV (the seed's FSC-style manifest): `index,path,speaker,action,object,location,transcript` where the
+  transcript is the last column and may itself contain commas (as the authors' loader re-joins it). A header line
+  (`index,path,...` / `,wav,...`: columns 4-6 named action,object,location) is skipped; a header in FSC's order
+  (`,path,speakerId,transcription,action,object,location`) makes the file read in that order.
 - Intent dict: one "action object location" per line; line order = class index.
 
-Readers validate and raise InputError with file:line; writers are atomic.
+Readers validate and raise InputError with file:line (and column); non-UTF-8 bytes are named by line and byte
+offset (fileio.read_text). Writers are atomic.
 """
 from __future__ import annotations
 
@@ -16,9 +19,11 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..errors import InputError
-from ..fileio import write_text_atomic
+from ..fileio import read_text, read_text_lines, write_text_atomic
 
 S2T_COLUMNS = ("id", "audio", "n_frames", "tgt_text", "speaker")
+SLU_COLUMNS = ("index", "path", "speaker", "action", "object", "location", "transcript")
+FSC_HEADER = ",path,speakerId,transcription,action,object,location"   # FSC's data/*_data.csv (pandas index first)
 
 
 def read_tsv(path: str | Path, required: Sequence[str] = ()) -> list[dict[str, str]]:
@@ -26,9 +31,7 @@ def read_tsv(path: str | Path, required: Sequence[str] = ()) -> list[dict[str, s
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: manifest not found")
-    lines = path.read_text(encoding="utf-8").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
+    lines = read_text_lines(path, "manifest", sep="\t", header=True)
     if not lines:
         raise InputError(f"{path}: empty manifest (expected a header line)")
     header = lines[0].split("\t")
@@ -78,21 +81,44 @@ class SluExample:
         return f"{self.action} {self.object} {self.location}"
 
 
-def read_slu_csv(path: str | Path) -> list[SluExample]:
+def _is_slu_header(fields: Sequence[str]) -> bool:
+    return len(fields) >= 7 and [f.strip().lower() for f in fields[3:6]] == ["action", "object", "location"]
+
+
+def read_slu_csv_rows(path: str | Path) -> list[tuple[int, SluExample]]:
+    """(line number, example) of every row of a seed-format SLU CSV (see the module docstring)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: manifest not found")
     out = []
-    for n, fields in enumerate(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))), start=1):
+    fsc_order = False
+    reader = csv.reader(io.StringIO(read_text(path, "SLU manifest", sep=",", columns=SLU_COLUMNS)))
+    for fields in reader:
+        n = reader.line_num
         if not fields:
+            continue
+        if not out and not fsc_order and ",".join(f.strip() for f in fields) == FSC_HEADER:
+            fsc_order = True
+            continue
+        if not out and _is_slu_header(fields):
             continue
         if len(fields) < 7:
             raise InputError(f"{path}:{n}: {len(fields)} fields, expected 7 "
-                             "(index,path,speaker,action,object,location,transcript; no header line)")
-        out.append(SluExample(*fields[:6], ",".join(fields[6:])))
+                             "(index,path,speaker,action,object,location,transcript)")
+        if fsc_order:
+            if len(fields) != 7:
+                raise InputError(f"{path}:{n}: {len(fields)} fields, expected 7 ({FSC_HEADER})")
+            idx, wav, speaker, text, action, obj, loc = fields
+            out.append((n, SluExample(idx, wav, speaker, action, obj, loc, text)))
+        else:
+            out.append((n, SluExample(*fields[:6], ",".join(fields[6:]))))
     if not out:
-        raise InputError(f"{path}: no examples")
+        raise InputError(f"{path}: no examples (expected rows of {','.join(SLU_COLUMNS)})")
     return out
+
+
+def read_slu_csv(path: str | Path) -> list[SluExample]:
+    return [e for _, e in read_slu_csv_rows(path)]
 
 
 def write_slu_csv(path: str | Path, examples: Iterable[SluExample]) -> None:
@@ -107,9 +133,17 @@ def read_intent_dict(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: intent dict not found")
-    intents = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if len(set(intents)) != len(intents):
-        raise InputError(f"{path}: duplicate intents")
+    intents, first = [], {}
+    for n, line in enumerate(read_text_lines(path, "intent dict"), 1):
+        if not line.strip():
+            continue
+        intent = line.strip()
+        if intent in first:
+            raise InputError(f"{path}:{n}: duplicate intents: {intent!r} is also line {first[intent]}")
+        first[intent] = n
+        intents.append(intent)
+    if not intents:
+        raise InputError(f"{path}: empty intent dict (expected one 'action object location' per line)")
     return intents
 
 
