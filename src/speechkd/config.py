@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from pathlib import Path
@@ -22,10 +23,13 @@ EXCLUSIVE = "exclusive_options"  # class attribute of a section: tuples of field
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, path: str | None = None,
-           hashed: bool = True) -> Any:
+           hashed: bool = True, required: bool = False) -> Any:
     """A config field. path="file"|"dir": an input that must exist when set (empty string/None = unset).
-    hashed=False: the field does not change results (e.g. num_workers) and is left out of the config hash."""
-    meta = {"help": help, "path": path, "hashed": hashed}
+    hashed=False: the field does not change results (e.g. num_workers) and is left out of the config hash.
+    required=True: a field that decides what the run *is* (a task, a criterion, an architecture): the JSON must
+    state it wherever it writes the field's section (a top-level field: always), else `missing required key`;
+    `default` then only serves Python callers that build the dataclass directly."""
+    meta = {"help": help, "path": path, "hashed": hashed, "required": required}
     if isinstance(default, type) and dataclasses.is_dataclass(default):  # a nested section
         return dataclasses.field(default_factory=default, metadata=meta)
     if dataclasses.is_dataclass(default):  # a nested section with non-default values
@@ -127,6 +131,8 @@ def _build(cls: type, raw: Any, where: _Where, prefix: str, base: Any = None) ->
     for name, f in fields.items():
         key = prefix + name
         if name not in raw:
+            if f.metadata.get("required"):
+                raise where.error(key, f"missing required key ({_type_name(hints[name])}): a config must say it")
             if base is not None and name not in reset:
                 kwargs[name] = copy.deepcopy(getattr(base, name))
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
@@ -202,6 +208,8 @@ def _coerce(tp: Any, value: Any, where: _Where, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise where.error(key, f"expected a number, got {_show(value)}")
+        if not math.isfinite(value):  # json reads NaN / Infinity literals; no option means them
+            raise where.error(key, f"expected a finite number, got {_show(value)}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -325,7 +333,8 @@ def describe(cls: type, prefix: str = "") -> list[str]:
             continue
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else "REQUIRED")
-        lines.append(f"  {key} ({_type_name(tp)}, default {json.dumps(default)}): {f.metadata.get('help', '')}")
+        shown = "REQUIRED" if f.metadata.get("required") else f"default {json.dumps(default)}"
+        lines.append(f"  {key} ({_type_name(tp)}, {shown}): {f.metadata.get('help', '')}")
     return lines
 
 
@@ -347,7 +356,9 @@ def _schema_of(tp: Any) -> dict:
             prop = _schema_of(hints[f.name])
             if f.metadata.get("help"):
                 prop["description"] = f.metadata["help"]
-            if f.default is not dataclasses.MISSING:
+            if f.metadata.get("required"):
+                required.append(f.name)
+            elif f.default is not dataclasses.MISSING:
                 prop["default"] = f.default
             elif f.default_factory is dataclasses.MISSING:
                 required.append(f.name)

@@ -39,7 +39,7 @@ LossOut = tuple[Tensor, float, dict[str, float]]
 @dataclass
 class CriterionConfig:
     name: str = option("label_smoothed_nll", "training criterion (see st/criteria.py CRITERIA): "
-                                             "label_smoothed_nll, or a KD criterion")
+                                             "label_smoothed_nll, or a KD criterion", required=True)
     label_smoothing: float = option(0.1, "label_smoothed_nll: epsilon (fairseq --label-smoothing; the S2T "
                                          "recipes use 0.1)")
     expert: ExpertConfig = option(ExpertConfig, "the frozen expert of the KD criteria (ignored by the others)")

@@ -32,7 +32,8 @@ from .vocab import DICT_FILE
 @dataclasses.dataclass
 class ModelConfig:
     arch: str = option("s2t_transformer_s", "fairseq architecture: s2t_transformer_{xs,s,m,...}, s2t_berard*, "
-                                            "or an NMT transformer (transformer, transformer_wmt_en_de_big, ...)")
+                                            "or an NMT transformer (transformer, transformer_wmt_en_de_big, ...)",
+                       required=True)
     args: dict[str, Any] = option({}, "architecture arguments overriding the arch's defaults, fairseq names "
                                       "(e.g. {\"encoder_layers\": 2, \"encoder_embed_dim\": 128})")
 

@@ -35,7 +35,7 @@ GCMVN_FILE = "gcmvn.npz"
 @dataclasses.dataclass
 class Config(RunConfig):
     task: Literal["asr", "nmt", "st"] = option("st", "asr: speech -> transcript; nmt: text -> text (the expert); "
-                                                    "st: speech -> translation")
+                                                    "st: speech -> translation", required=True)
     data_root: str = option("", "root of external inputs (fairseq checkpoints, dicts) given as relative paths")
     data: DataConfig = option(DataConfig, "manifests, batching, feature transforms")
     model: ModelConfig = option(ModelConfig, "architecture")

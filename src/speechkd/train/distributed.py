@@ -25,6 +25,7 @@ def env_world_size() -> int:
 
 def init(device_kind: str = "auto") -> None:
     """Join the process group if torchrun started us (idempotent). Backend: nccl on CUDA, else gloo."""
+    check_device(device_kind)
     if env_world_size() <= 1 or is_initialized():
         return
     for name in ("RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
@@ -56,10 +57,16 @@ def is_main() -> bool:
     return rank() == 0
 
 
-def device(kind: str = "auto") -> torch.device:
-    """cuda:LOCAL_RANK when CUDA is wanted and available, else cpu."""
+def check_device(kind: str, key: str = "train.device") -> None:
+    """InputError (exit status 2, naming the config key) when `kind` asks for CUDA on a machine without it."""
     if kind == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' requested but CUDA is not available")
+        raise InputError(f"{key}: 'cuda' requested but CUDA is not available on this machine "
+                         f"(torch.cuda.is_available() is False); use 'auto' or 'cpu'")
+
+
+def device(kind: str = "auto", key: str = "train.device") -> torch.device:
+    """cuda:LOCAL_RANK when CUDA is wanted and available, else cpu."""
+    check_device(kind, key)
     if kind != "cpu" and torch.cuda.is_available():
         return torch.device("cuda", local_rank())
     return torch.device("cpu")
