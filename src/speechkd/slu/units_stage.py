@@ -29,10 +29,10 @@ import torch
 
 from ..data.audio import read_audio
 from ..data.librispeech import read_librispeech
-from ..data.manifests import (SluExample, read_intent_dict, read_s2t_tsv, read_slu_csv, write_intent_dict,
-                              write_slu_csv)
+from ..data.manifests import (FSC_HEADER, SluExample, read_intent_dict, read_s2t_tsv, read_slu_csv_rows,
+                              write_intent_dict, write_slu_csv)
 from ..errors import InputError
-from ..fileio import write_json_atomic, write_text_atomic
+from ..fileio import read_text, write_json_atomic, write_text_atomic
 from ..config import option
 from ..runs import Run
 from ..train.distributed import device as device_of
@@ -41,7 +41,7 @@ from .common import SluRunConfig, data_path, require_file
 from .corpus import READ_SPLITS, SLU_SPLITS
 from .unit_source import SOURCE_FILE, UnitSource, stacked_features
 
-FSC_HEADER = ",path,speakerId,transcription,action,object,location"
+FSC_COLUMNS = ("index",) + tuple(FSC_HEADER.split(",")[1:])
 
 
 @dataclasses.dataclass
@@ -95,41 +95,84 @@ class _Utt:
     out: str          # token file path relative to the output manifest's directory
 
 
-def _read_fsc_original(path: Path, root: Path) -> list[SluExample]:
-    """FSC's data/<split>_data.csv: header ',path,speakerId,transcription,action,object,location'; wav paths
-    relative to the FSC root."""
-    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
-    if not rows or ",".join(rows[0]) != FSC_HEADER:
+def _read_fsc_original(path: Path, root: Path) -> list[tuple[int, SluExample]]:
+    """(line number, example) of FSC's data/<split>_data.csv: header ',path,speakerId,transcription,action,object,
+    location'; wav paths relative to the FSC root."""
+    reader = csv.reader(io.StringIO(read_text(path, "FSC manifest", sep=",", columns=FSC_COLUMNS)))
+    rows = [(reader.line_num, r) for r in reader]
+    if not rows or ",".join(f.strip() for f in rows[0][1]) != FSC_HEADER:
         raise InputError(f"{path}:1: expected FSC's header {FSC_HEADER!r}")
     out = []
-    for n, r in enumerate(rows[1:], 2):
+    for n, r in rows[1:]:
+        if not r:
+            continue
         if len(r) != 7:
             raise InputError(f"{path}:{n}: {len(r)} fields, expected 7 ({FSC_HEADER})")
         idx, wav, speaker, text, action, obj, loc = r
-        out.append(SluExample(idx, str(root / wav), speaker, action, obj, loc, text))
+        out.append((n, SluExample(idx, str(root / wav), speaker, action, obj, loc, text)))
+    if not out:
+        raise InputError(f"{path}: no utterances after the header line")
     return out
 
 
-def read_slu_corpus(directory: Path) -> tuple[dict[str, list[SluExample]], list[str]]:
-    """{split: examples with wav paths resolved}, intent list."""
+def _check_rows(manifest: Path, rows: list[tuple[int, SluExample]], intents: Sequence[str], intent_source: str,
+                columns: dict[str, str], check_audio: bool) -> None:
+    """Every row of a user's SLU manifest: a unique, non-empty index, a non-empty transcript, an intent of the
+    intent list and (check_audio) an existing audio file; InputError naming manifest:line and the column."""
+    known = set(intents)
+    first: dict[str, int] = {}
+    for n, e in rows:
+        where = f"{manifest}:{n}"
+        index = e.index.strip()
+        if not index:
+            raise InputError(f"{where}: column {columns['index']}: empty index (expected a unique utterance index)")
+        if index in first:
+            raise InputError(f"{where}: column {columns['index']}: duplicate index {index!r} (also on line "
+                             f"{first[index]}); expected one row per utterance")
+        first[index] = n
+        if not e.transcript.strip():
+            raise InputError(f"{where}: column {columns['transcript']}: empty transcript (expected the utterance's "
+                             "words)")
+        if e.intent not in known:
+            raise InputError(f"{where}: columns action,object,location: intent {e.intent!r} is not in "
+                             f"{intent_source}")
+        if check_audio and not Path(e.path).is_file():
+            raise InputError(f"{where}: column {columns['path']}: audio file {e.path} not found")
+
+
+def read_slu_corpus(directory: Path, check_audio: bool = False) -> tuple[dict[str, list[SluExample]], list[str]]:
+    """{split: examples with wav paths resolved}, intent list. Every row is checked (_check_rows) against the
+    user's files, so that an error names them rather than the copies slu-units writes; check_audio: every audio
+    file must exist too (slu-units checks them all before its first feature)."""
     fsc_original = (directory / "data" / "train_data.csv").is_file() and not (directory / "train.csv").is_file()
-    splits: dict[str, list[SluExample]] = {}
+    read: dict[str, tuple[Path, list[tuple[int, SluExample]]]] = {}
     for split in SLU_SPLITS:
         if fsc_original:
-            splits[split] = _read_fsc_original(directory / "data" / f"{split}_data.csv", directory)
+            manifest = directory / "data" / f"{split}_data.csv"
+            if not manifest.is_file():
+                raise InputError(f"{manifest}: FSC manifest not found (FSC as released has data/"
+                                 f"{{train,valid,test}}_data.csv)")
+            read[split] = (manifest, _read_fsc_original(manifest, directory))
         else:
             manifest = directory / f"{split}.csv"
-            splits[split] = [dataclasses.replace(e, path=str(Path(e.path) if Path(e.path).is_absolute()
-                                                             else directory / e.path))
-                             for e in read_slu_csv(manifest)]
+            read[split] = (manifest, [(n, dataclasses.replace(e, path=str(Path(e.path) if Path(e.path).is_absolute()
+                                                                          else directory / e.path)))
+                                      for n, e in read_slu_csv_rows(manifest)])
     intent_file = directory / "intent_dict"
     if intent_file.is_file():
         intents = read_intent_dict(intent_file)
+        source = f"{intent_file} (one 'action object location' per line)"
     elif fsc_original:
-        intents = sorted({e.intent for e in splits["train"]})
+        intents = sorted({e.intent for _, e in read["train"][1]})
+        source = (f"the intents of {read['train'][0]} (FSC as released: the intent list is the train split's; "
+                  f"an intent_dict in {directory} lists them explicitly)")
     else:
         raise InputError(f"{intent_file}: intent dict not found (one 'action object location' per line)")
-    return splits, intents
+    columns = ({"index": "index", "path": "path", "transcript": "transcription"} if fsc_original else
+               {"index": "index", "path": "path", "transcript": "transcript"})
+    for manifest, rows in read.values():
+        _check_rows(manifest, rows, intents, source, columns, check_audio)
+    return {split: [e for _, e in rows] for split, (_, rows) in read.items()}, intents
 
 
 # ------------------------------------------------------------------------------------ tokenising
@@ -228,7 +271,7 @@ def run(cfg: Config) -> dict:
 
     # every input is read (and validated) before any work starts
     corpora = {n: d for n, d in cfg.corpora.items() if not cfg.only_corpora or n in cfg.only_corpora}
-    slu = {name: read_slu_corpus(data_path(cfg, d)) for name, d in corpora.items()}
+    slu = {name: read_slu_corpus(data_path(cfg, d), check_audio=True) for name, d in corpora.items()}
     read_rows = {}
     if cfg.read:
         read_dir = data_path(cfg, cfg.read)
@@ -238,7 +281,14 @@ def run(cfg: Config) -> dict:
                     raise InputError(f"read_parts: no LibriSpeech parts for read split {split!r}")
                 read_rows[split] = read_librispeech(read_dir, cfg.read_parts[split])
                 continue
-            rows = read_s2t_tsv(read_dir / f"{split}.tsv")
+            tsv = read_dir / f"{split}.tsv"
+            rows = read_s2t_tsv(tsv)
+            if not rows:
+                raise InputError(f"{tsv}: no utterances after the header line (read split {split!r}; expected "
+                                 "one row per utterance)")
+            for n, r in enumerate(rows, 2):
+                if not (read_dir / r["audio"]).is_file():
+                    raise InputError(f"{tsv}:{n}: column audio: audio file {read_dir / r['audio']} not found")
             read_rows[split] = [(str(read_dir / r["audio"]), r["id"], r["tgt_text"]) for r in rows]
     for name in cfg.corpora:
         shutil.rmtree(out / name, ignore_errors=True)  # a rerun of an interrupted run starts clean
