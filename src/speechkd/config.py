@@ -70,7 +70,8 @@ def read_json(path: str | Path) -> Any:
     if not p.is_file():
         raise InputError(f"{p}: config file not found")
     try:
-        obj = json.loads(p.read_text(encoding="utf-8"))
+        from .fileio import read_text
+        obj = json.loads(read_text(p, "JSON config"))
     except json.JSONDecodeError as e:
         raise InputError(f"{p}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
     if not isinstance(obj, dict):

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
+from ..fileio import read_text_lines
 
 
 def read_librispeech(root: Path, parts: Sequence[str]) -> list[tuple[str, str, str]]:
@@ -16,7 +17,8 @@ def read_librispeech(root: Path, parts: Sequence[str]) -> list[tuple[str, str, s
         if not part_dir.is_dir():
             raise InputError(f"{part_dir}: LibriSpeech part not found (unpack {part}.tar.gz under {root})")
         for trans in sorted(part_dir.glob("*/*/*.trans.txt")):
-            for n, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
+            for n, line in enumerate(read_text_lines(trans, "LibriSpeech transcript file", sep=" ",
+                                                     columns=("utterance id", "transcript")), 1):
                 if not line.strip():
                     continue
                 utt, _, text = line.partition(" ")

@@ -22,6 +22,7 @@ import torch
 
 from ..data.manifests import SluExample, read_intent_dict, read_slu_csv
 from ..errors import InputError
+from ..fileio import read_text
 from ..tokenizers.dictionary import Dictionary
 
 SLU_SPLITS = ("train", "valid", "test")
@@ -34,10 +35,7 @@ def resolve(manifest: Path, path: str) -> Path:
 
 
 def read_token_line(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8").replace("\n", " ").strip()
-    except FileNotFoundError:
-        raise InputError(f"{path}: unit token file not found") from None
+    return read_text(path, "unit token file").replace("\n", " ").strip()
 
 
 def encode_units(dictionary: Dictionary, line: str, append_eos: bool) -> torch.Tensor:
@@ -93,16 +91,19 @@ def read_pair_manifest(path: Path) -> ReadSplit:
     if not path.is_file():
         raise InputError(f"{path}: manifest not found")
     tokens, transcripts = [], []
-    for n, row in enumerate(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))), 1):
+    reader = csv.reader(io.StringIO(read_text(path, "manifest", sep=",",
+                                              columns=("vq_token_path", "transcript_path"))))
+    for row in reader:
+        n = reader.line_num
         if not row:
             continue
         if len(row) != 2:
             raise InputError(f"{path}:{n}: {len(row)} fields, expected 2 (vq_token_path,transcript_path)")
         tokens.append(read_token_line(resolve(path, row[0])))
-        try:
-            transcripts.append(resolve(path, row[1]).read_text(encoding="utf-8").replace("\n", " ").strip())
-        except FileNotFoundError:
-            raise InputError(f"{path}:{n}: transcript file {resolve(path, row[1])} not found") from None
+        transcript = resolve(path, row[1])
+        if not transcript.is_file():
+            raise InputError(f"{path}:{n}: column transcript_path: transcript file {transcript} not found")
+        transcripts.append(read_text(transcript, "transcript file").replace("\n", " ").strip())
     if not tokens:
         raise InputError(f"{path}: no utterances")
     return ReadSplit(tokens, transcripts)

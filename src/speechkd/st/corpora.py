@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import io
 import itertools
 import re
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ import soundfile as sf
 from ..data.audio import read_audio
 from ..data.manifests import read_tsv
 from ..errors import InputError
+from ..fileio import read_text, read_text_lines
 
 SAMPLE_RATE = 16000
 
@@ -76,7 +78,11 @@ def load_audio(utt: Utterance) -> np.ndarray:
 def embedded_st(corpus_dir: Path, splits: Sequence[str]) -> dict[str, list[Utterance]]:
     out = {}
     for split in splits:
-        rows = read_tsv(corpus_dir / f"{split}.tsv", required=("id", "audio", "tgt_text", "speaker", "src_text"))
+        tsv = corpus_dir / f"{split}.tsv"
+        rows = read_tsv(tsv, required=("id", "audio", "tgt_text", "speaker", "src_text"))
+        for n, r in enumerate(rows, 2):
+            if not (corpus_dir / r["audio"]).is_file():
+                raise InputError(f"{tsv}:{n}: column audio: audio file {corpus_dir / r['audio']} not found")
         out[split] = [Utterance(r["id"], split, r["speaker"], r["src_text"], r["tgt_text"],
                                 str(corpus_dir / r["audio"])) for r in rows]
     return out
@@ -93,7 +99,7 @@ def parse_mustc_yaml(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         raise InputError(f"{path}: MuST-C segment file not found")
     segments = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for lineno, line in enumerate(read_text_lines(path, "MuST-C segment file"), 1):
         if not line.strip():
             continue
         m = _YAML_ITEM.match(line)
@@ -122,7 +128,7 @@ def mustc(root: Path, splits: Sequence[str], tgt_lang: str = "de") -> dict[str, 
             path = txt / f"{split}.{lang}"
             if not path.is_file():
                 raise InputError(f"{path}: MuST-C text file not found")
-            with open(path, encoding="utf-8") as f:
+            with io.StringIO(read_text(path, "MuST-C text file"), newline=None) as f:  # universal newlines, as open()
                 lines = [r.strip() for r in f]  # fairseq: [r.strip() for r in f]
             if len(lines) != len(segments):
                 raise InputError(f"{path}: {len(lines)} lines for {len(segments)} segments in {split}.yaml")
@@ -151,7 +157,9 @@ def _read_plain_tsv(path: Path, required: Sequence[str]) -> list[dict[str, str]]
     """Common Voice / CoVoST tables: tab-separated with a header; pandas reads them with QUOTE_NONE."""
     if not path.is_file():
         raise InputError(f"{path}: CoVoST/Common Voice table not found")
-    lines = path.read_text(encoding="utf-8").split("\n")
+    lines = read_text_lines(path, "CoVoST/Common Voice table", sep="\t", header=True)
+    if not lines:
+        raise InputError(f"{path}: empty table (expected a header line: {', '.join(required)}, ...)")
     header = lines[0].split("\t")
     missing = [c for c in required if c not in header]
     if missing:

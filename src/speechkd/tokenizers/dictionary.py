@@ -14,7 +14,7 @@ from typing import Iterable
 import torch
 
 from ..errors import InputError
-from ..fileio import write_text_atomic
+from ..fileio import read_text_lines, write_text_atomic
 
 BOS, PAD, EOS, UNK = "<s>", "<pad>", "</s>", "<unk>"
 OVERWRITE_FLAG = "#fairseq:overwrite"
@@ -113,12 +113,7 @@ class Dictionary:
 
     def add_from_file(self, path: str | Path) -> None:
         path = Path(path)
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            raise InputError(f"{path}: dictionary file not found") from None
-        except UnicodeDecodeError as e:
-            raise InputError(f"{path}: dictionary file is not UTF-8 ({e})") from None
+        lines = read_text_lines(path, "dictionary file", sep=" ", columns=("symbol", "count", OVERWRITE_FLAG))
         for lineno, line in enumerate(lines, 1):
             if not line.strip():
                 continue
