@@ -26,7 +26,7 @@ PATH_KEYS = (
     "pt_kd_checkpoint.gpt2_encoder_json", "pt_kd_checkpoint.gpt2_vocab_bpe",
     "am_pt_checkpoint.checkpoint", "bpe.codes", "bpe.dict",
     "criterion.expert.checkpoint", "criterion.expert.src_dict", "criterion.expert.tgt_dict",
-    "criterion.expert.bpe_codes", "logs.*", "asr_log", "expert_log",
+    "criterion.expert.bpe_codes", "logs.*", "references.*", "asr_log", "expert_log",
 )
 # a run name, or a checkpoint path when it looks like one
 RUN_OR_PATH_KEYS = ("load_pretrained_encoder_from",)

@@ -90,3 +90,18 @@ def test_stacked_features_concatenate_consecutive_frames():
     assert one.shape == (98, 80) and two.shape == (49, 160)
     np.testing.assert_array_equal(two[3], np.concatenate([one[6], one[7]]))
     assert torch.as_tensor(two).dtype == torch.float32
+
+
+def test_read_utterances_longer_than_vq_bert_are_refused_or_skipped_and_counted(tmp_path):
+    from speechkd.errors import InputError
+    from speechkd.slu.corpus import ReadSplit, unit_sequences
+    from speechkd.tokenizers.dictionary import Dictionary
+    d = Dictionary()
+    for unit in ("1-2", "3-4"):
+        d.add_symbol(unit)
+    pairs = ReadSplit(["1-2 3-4", "1-2 " * 9 + "3-4", "3-4"], ["A B", "LONG", "C"])
+    with pytest.raises(InputError, match=r"read\.csv:2: 12 units > VQ-BERT max_positions 8"):
+        unit_sequences(pairs, d, 8, "error", tmp_path / "read.csv")
+    seqs, texts, skipped = unit_sequences(pairs, d, 8, "skip", tmp_path / "read.csv")
+    assert (len(seqs), texts, skipped) == (2, ["A B", "C"], 1)
+    assert seqs[0].tolist() == [d.bos(), d.index("1-2"), d.index("3-4"), d.eos()]

@@ -31,7 +31,7 @@ from ..train.trainer import Trainer
 from ..data.batching import collate_features
 from .batching import BatchConfig, eval_batches, load_best_weights, pad, train_sampler
 from .common import SluRunConfig, finished_run, run_dir
-from .corpus import encode_units, read_pair_manifest
+from .corpus import long_utterances_option, read_pair_manifest, unit_sequences
 from .encoders import RobertaRef, load_roberta
 from .feature_cache import cached_features
 from .speech_model import AcousticModel, Ds2Config, save_am_package
@@ -46,6 +46,7 @@ class Config(SluRunConfig):
     units_run: str = option("slu_units", "the slu-units run (read/{train,dev}.csv)")
     vq_bert: RobertaRef = option(RobertaRef(run="slu_ptkd"), "the frozen VQ-BERT (the PT-KD one, as the authors)")
     ds2: Ds2Config = option(Ds2Config, "DS2 block (am_pre.json: hidden 768, 5 layers)")
+    long_utterances: Literal["error", "skip"] = long_utterances_option()
     vq_bert_train_mode: bool = option(True, "run the frozen VQ-BERT in train mode (its dropout on) while "
                                             "training, as the authors' model.train() did; false = eval mode "
                                             "(deterministic, allows the feature cache)")
@@ -140,11 +141,14 @@ def run(cfg: Config) -> dict:
     vq = load_roberta(cfg, cfg.vq_bert, "vq_bert")
     chars = CharTokenizer()
     units, targets, refs = {}, {}, []
+    skipped = {}
     for split in ("train", "dev"):
-        pairs = read_pair_manifest(units_dir / "read" / f"{split}.csv")
-        n = len(pairs) if split == "train" else min(len(pairs), cfg.max_valid)
-        units[split] = [encode_units(vq.dictionary, t, append_eos=True) for t in pairs.tokens[:n]]
-        targets[split] = [chars.encode(t) for t in pairs.transcripts[:n]]
+        manifest = units_dir / "read" / f"{split}.csv"
+        seqs, transcripts, skipped[f"read_{split}_skipped_long"] = unit_sequences(
+            read_pair_manifest(manifest), vq.dictionary, vq.model.max_positions, cfg.long_utterances, manifest)
+        n = len(seqs) if split == "train" else min(len(seqs), cfg.max_valid)
+        units[split] = seqs[:n]
+        targets[split] = [chars.encode(t) for t in transcripts[:n]]
         if split == "dev":
             refs = [chars.decode(t) for t in targets[split]]  # the reference as the authors' target decoder saw it
     empty = sum(len(t) == 0 for t in targets["train"])
@@ -173,5 +177,6 @@ def run(cfg: Config) -> dict:
             c, w = authors_cer_wer(refs, hyps)
             metrics.update({"beam_valid_cer": c, "beam_valid_wer": w})
     metrics["best_epoch"] = best_epoch
+    metrics.update(skipped)
     package = {"epoch": best_epoch, "cer": metrics["greedy_valid_cer"], "wer": metrics["greedy_valid_wer"]}
     return run_.finish(metrics, save=lambda: save_am_package(run_.dir / "am.pt", model, cfg.ds2, package))

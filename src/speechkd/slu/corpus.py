@@ -126,3 +126,32 @@ def stratified_subset(labels: Sequence[int], fraction: float, seed: int) -> list
         k = max(1, int(round(fraction * len(members))))
         chosen.extend(rng.permutation(members)[:k].tolist())
     return sorted(chosen)
+
+
+def long_utterances_option():
+    """The config field of the stages that read read speech into VQ-BERT (PT-KD, AM-PT)."""
+    from ..config import option
+    return option("error", "read utterances with more units than VQ-BERT's max_positions (2048 = 20.5 s at "
+                           "vq-wav2vec's 10 ms hop; LibriSpeech has utterances up to ~35 s): 'error' stops before "
+                           "training, 'skip' leaves them out and counts them in metrics.json (as fairseq's "
+                           "--skip-invalid-size-inputs-valid-test); what the authors did is not published")
+
+
+def unit_sequences(pairs: ReadSplit, dictionary: Dictionary, max_positions: int, long_utterances: str,
+                   where: Path) -> tuple[list[torch.Tensor], list[str], int]:
+    """(`<s>` + units + `</s>` of each utterance, its transcript, how many were too long and skipped)."""
+    seqs, texts, skipped = [], [], 0
+    for n, (tokens, text) in enumerate(zip(pairs.tokens, pairs.transcripts), 1):
+        seq = encode_units(dictionary, tokens, append_eos=True)
+        if len(seq) > max_positions:
+            if long_utterances != "skip":
+                raise InputError(f"{where}:{n}: {len(seq)} units > VQ-BERT max_positions {max_positions}; set "
+                                 f"long_utterances=skip to leave such utterances out")
+            skipped += 1
+            continue
+        seqs.append(seq)
+        texts.append(text)
+    if not seqs:
+        raise InputError(f"{where}: no utterance of at most {max_positions} units ({skipped} longer ones skipped)")
+    return seqs, texts, skipped
+

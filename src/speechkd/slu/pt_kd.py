@@ -34,7 +34,7 @@ from ..train.reproducibility import derive_seed, seed_everything, seeded
 from ..train.trainer import Trainer
 from .batching import BatchConfig, batch_rng, eval_batches, load_best_weights, pad, train_sampler
 from .common import SluRunConfig, finished_run
-from .corpus import encode_units, read_pair_manifest
+from .corpus import long_utterances_option, read_pair_manifest, unit_sequences
 from .encoders import RobertaRef, load_roberta, save_roberta
 from .text import encode_for_pt_kd
 
@@ -47,6 +47,7 @@ class Config(SluRunConfig):
     distance: Literal["mse", "l1", "cosine"] = option("mse", "distance between the two <s> vectors (our choice)")
     kd_weight: float = option(1.0, "weight of the <s> distance")
     mlm_weight: float = option(1.0, "weight of the masked-LM loss")
+    long_utterances: Literal["error", "skip"] = long_utterances_option()
     span_seqfreq: float = option(0.025, "span starts per unit (masked_data_loader.py: 0.025)")
     span: int = option(20, "units per masked span (masked_data_loader.py: 20)")
     batching: BatchConfig = option(BatchConfig(batch_size=32), "batches")
@@ -154,14 +155,15 @@ def run(cfg: Config) -> dict:
                          f"PT-KD matches the two <s> vectors directly (768 = 768 in the paper)")
     encoder = text.text_encoder(cfg.text, cfg)
     data = {}
+    skipped = {}
     for split in ("train", "dev"):
-        pairs = read_pair_manifest(units / "read" / f"{split}.csv")
-        n = len(pairs) if split == "train" else min(len(pairs), cfg.max_valid)
-        seqs = [encode_units(vq.dictionary, t, append_eos=True) for t in pairs.tokens[:n]]
-        too_long = max(len(s) for s in seqs)
-        if too_long > vq.model.max_positions:
-            raise InputError(f"vq_bert: max_positions {vq.model.max_positions} < the longest utterance ({too_long})")
-        texts = [encode_for_pt_kd(encoder, t) for t in pairs.transcripts[:n]]
+        manifest = units / "read" / f"{split}.csv"
+        pairs = read_pair_manifest(manifest)
+        seqs, transcripts, skipped[f"read_{split}_skipped_long"] = unit_sequences(
+            pairs, vq.dictionary, vq.model.max_positions, cfg.long_utterances, manifest)
+        n = len(seqs) if split == "train" else min(len(seqs), cfg.max_valid)
+        seqs = seqs[:n]
+        texts = [encode_for_pt_kd(encoder, t) for t in transcripts[:n]]
         data[split] = (seqs, teacher_cls(text.model, texts, text.dictionary.pad(), cfg.batching.eval_batch_size))
     run_.start()
     seed_everything(cfg.seed)
@@ -169,4 +171,5 @@ def run(cfg: Config) -> dict:
     task = PtKdTask(cfg, data["train"], data["dev"], vq.dictionary.index("<mask>"), vq.dictionary.pad())
     metrics = Trainer(cfg.train, run_, model, task).fit()
     metrics["best_epoch"] = load_best_weights(run_, model)
+    metrics.update(skipped)
     return run_.finish(metrics, save=lambda: save_roberta(run_.dir, model.cpu(), vq.dictionary))
