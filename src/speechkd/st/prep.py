@@ -21,6 +21,7 @@ multiple of 8).
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import multiprocessing
 import shutil
@@ -36,7 +37,7 @@ from ..errors import InputError
 from ..features.cmvn import compute_global_cmvn, save_global_cmvn
 from ..features.fbank import fbank
 from ..features.store import read_features, write_feature_zip
-from ..fileio import write_text_atomic
+from ..fileio import read_text, write_text_atomic
 from ..runs import Run
 from ..tokenizers import moses
 from ..tokenizers.bpe import BPE, learn_bpe, read_codes, write_codes
@@ -227,6 +228,11 @@ def prepare_speech(cfg: Config, out: Path, splits: list[str], pool, given: Given
     corpus_dir = external(cfg.data_root, cfg.corpus_dir)  # checked by run()
     reader = READERS[cfg.corpus]
     utts = reader(corpus_dir, splits) if cfg.corpus == "embedded" else reader(corpus_dir, splits, cfg.tgt_lang)
+    source_of = {s: corpus_dir / f"{s}.tsv" if cfg.corpus == "embedded" else corpus_dir for s in splits}
+    for split in splits:  # before the first feature
+        if not utts[split]:
+            raise InputError(f"{source_of[split]}: split {split!r} has no utterances ({cfg.corpus} corpus); "
+                             "expected at least one")
     everything = [u for s in splits for u in utts[s]]
     frames: dict[str, int] = {}
     skipped_audio = 0
@@ -245,21 +251,32 @@ def prepare_speech(cfg: Config, out: Path, splits: list[str], pool, given: Given
     t0 = time.perf_counter()
     texts_by_split: dict[str, dict[str, list[str]]] = {}
     raw_by_split: dict[str, dict[str, list[str]]] = {}
+    filtered: dict[str, tuple[list[dict], list[Utterance], int]] = {}
     for split in splits:
         train = split.startswith("train")
-        rows, kept, dropped = [], [], 0
+        rows, kept, why = [], [], collections.Counter()
         src = tokenize_lines([u.src_text for u in utts[split]], cfg.src_lang, train, cfg.normalize_lang, pool)
         tgt = tokenize_lines([u.tgt_text for u in utts[split]], cfg.tgt_lang, train, cfg.normalize_lang, pool)
         for utt, s, t in zip(utts[split], src, tgt):
             n = frames.get(utt.id)
             # fairseq prep_*_data.py filter_manifest_df (+ the --il flag's empty-source filter)
-            if n is None or n < cfg.min_frames or (train and n > cfg.max_train_frames) or not t.strip() \
-                    or not s.strip():
-                dropped += 1
+            reason = ("with an empty (0-byte) audio file" if n is None else
+                      f"shorter than min_frames={cfg.min_frames}" if n < cfg.min_frames else
+                      f"longer than max_train_frames={cfg.max_train_frames}" if train and n > cfg.max_train_frames
+                      else "with an empty tgt_text" if not t.strip() else
+                      "with an empty src_text" if not s.strip() else None)
+            if reason is not None:
+                why[reason] += 1
                 continue
             rows.append({"id": utt.id, "audio": fields[utt.id], "n_frames": n, "tgt_text": t,
                          "speaker": utt.speaker, "src_text": s})
             kept.append(utt)
+        if not rows:  # before any manifest is written
+            raise InputError(f"{source_of[split]}: split {split!r}: 0 of {len(utts[split])} utterances left: "
+                             + ", ".join(f"{k} {r}" for r, k in why.most_common())
+                             + "; expected at least one (check the audio and min_frames / max_train_frames)")
+        filtered[split] = (rows, kept, sum(why.values()))
+    for split, (rows, kept, dropped) in filtered.items():
         write_tsv(out / f"{split}.tsv", rows, ST_COLUMNS)
         texts_by_split[split] = {cfg.src_lang: [r["src_text"] for r in rows], cfg.tgt_lang: [r["tgt_text"] for r in rows]}
         raw_by_split[split] = {cfg.src_lang: [u.src_text for u in kept], cfg.tgt_lang: [u.tgt_text for u in kept]}
@@ -299,9 +316,11 @@ def prepare_parallel_text(cfg: Config, out: Path, splits: list[str], pool, given
             if not path.is_file():
                 raise InputError(f"{path}: parallel text not found (expected {split}.{cfg.src_lang} and "
                                  f"{split}.{cfg.tgt_lang} in corpus_dir)")
-            lines = path.read_text(encoding="utf-8").split("\n")
+            lines = read_text(path, "parallel text").split("\n")
             if lines and lines[-1] == "":
                 lines.pop()
+            if not lines:
+                raise InputError(f"{path}: split {split!r} is empty; expected one sentence per line")
             raw[lang] = lines
             texts[lang] = tokenize_lines(lines, lang, split.startswith("train"), cfg.normalize_lang, pool)
         if len(texts[cfg.src_lang]) != len(texts[cfg.tgt_lang]):
