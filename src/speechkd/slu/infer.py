@@ -17,19 +17,25 @@ import torch
 from ..config import option
 from ..data.audio import read_audio
 from ..errors import InputError
+from ..features.fbank import num_frames
+from ..models.vq_wav2vec import MAX_SAMPLES_PER_CHUNK
 from ..fileio import write_text_atomic
 from ..runs import Run
 from .bundle import load_bundle
 from .common import SluRunConfig, data_path, finished_run
 from .corpus import encode_units
 
+SAMPLE_RATE = 16000
+
 
 @dataclasses.dataclass
 class Config(SluRunConfig):
     name: str = option("slu-infer", "run name of this command (predictions.tsv goes there)")
     model_run: str = option("slu_fsc_full_da", "the slu-finetune run whose saved model classifies")
-    wavs: list[str] = option([], "wav files (16 kHz mono; relative to data_root)")
+    wavs: list[str] = option([], "wav/flac files (16 kHz mono; relative to data_root)")
     wav_list: str = option("", "a text file with one wav path per line (relative to data_root)")
+    resample: bool = option(False, "resample audio at another sample rate to 16 kHz on reading (polyphase, "
+                                   "scipy resample_poly); false = such files are refused by name")
     device: str = option("cpu", "torch device", hashed=False)
 
 
@@ -44,6 +50,40 @@ def wav_paths(cfg: Config) -> list[Path]:
     if not paths:
         raise InputError("wavs / wav_list: no wav files given (e.g. --set 'wavs=[\"a.wav\"]')")
     return paths
+
+
+def unit_count(source, n_samples: int) -> int:
+    """How many units `source.tokens` makes of `n_samples` samples, without running it: fbank frames // stack
+    for k-means; for vq-wav2vec its conv stack's output length over the chunks `encode` splits the wave into."""
+    if source.kmeans is not None:
+        return num_frames(n_samples) // source.stack
+    div = 1
+    while n_samples // div > MAX_SAMPLES_PER_CHUNK:
+        div += 1
+    size = -(-n_samples // div)  # torch.chunk: pieces of ceil(n / div), the last one shorter
+    pieces = [size] * (n_samples // size) + ([n_samples % size] if n_samples % size else [])
+    total = 0
+    for length in pieces:
+        for layer in source.vq.feature_extractor.conv_layers:
+            conv = layer[0]
+            length = max(0, (length - conv.kernel_size[0]) // conv.stride[0] + 1)
+        total += length
+    return total
+
+
+def check_length(path: Path, wave, source, max_positions: int) -> None:
+    """Refuse an utterance whose `<s>` + units exceed VQ-BERT's learned positions, with its duration and the
+    limit, or that is too short for a single unit, before any model work."""
+    positions = 1 + unit_count(source, len(wave))
+    if positions == 1:
+        raise InputError(f"{path}: {len(wave) / SAMPLE_RATE:.1f} s of audio is too short for one unit "
+                         f"({len(wave)} samples)")
+    if positions > max_positions:
+        seconds = len(wave) / SAMPLE_RATE
+        limit = seconds * (max_positions - 1) / (positions - 1)
+        raise InputError(f"{path}: {seconds:.1f} s of audio is {positions - 1} units (+ <s>), the model takes at "
+                         f"most {max_positions} positions (about {limit:.1f} s); split the recording into "
+                         "shorter utterances")
 
 
 @torch.no_grad()
@@ -63,7 +103,9 @@ def run(cfg: Config) -> dict:
     paths = wav_paths(cfg)
     model_dir = finished_run(cfg, cfg.model_run, "slu-finetune", "model_run")
     bundle = load_bundle(model_dir, cfg.device)
-    waves = [read_audio(p) for p in paths]  # every file is checked before any output
+    waves = [read_audio(p, SAMPLE_RATE, resample=cfg.resample) for p in paths]  # all checked before any output
+    for path, wave in zip(paths, waves):
+        check_length(path, wave, bundle.units, bundle.model.vq_bert.max_positions)
     run_ = Run(cfg, stage="slu-infer").start()
     results = classify(bundle, waves)
     lines = []

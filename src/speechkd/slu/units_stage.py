@@ -68,6 +68,8 @@ class Config(SluRunConfig):
     kmeans_iters: int = option(20, "k-means: Lloyd iterations (stops early when assignments settle)")
     fit_max_frames: int = option(50000, "k-means: at most this many frames (a fixed random sample of the "
                                          "read train frames) to fit on")
+    resample: bool = option(False, "resample audio at another sample rate to 16 kHz on reading (polyphase, "
+                                   "scipy resample_poly); false = such files are refused by name")
     device: str = option("auto", "vq-wav2vec: torch device (auto = cuda when available, cpu, cuda)", hashed=False)
     workers: int = option(2, "processes computing fbank + units (k-means only; output is identical for any value)",
                           hashed=False)
@@ -180,15 +182,15 @@ def read_slu_corpus(directory: Path, check_audio: bool = False) -> tuple[dict[st
 _FRAMES_CACHE: dict[str, np.ndarray] = {}
 
 
-def _features_job(job: tuple[str, int]) -> np.ndarray:
-    wav, stack = job
-    return stacked_features(read_audio(wav), stack)
+def _features_job(job: tuple[str, int, bool]) -> np.ndarray:
+    wav, stack, resample = job
+    return stacked_features(read_audio(wav, resample=resample), stack)
 
 
-def _tokens_job(job: tuple[str, str, Any, int]) -> None:
-    wav, out, codebooks, stack = job
+def _tokens_job(job: tuple[str, str, Any, int, bool]) -> None:
+    wav, out, codebooks, stack, resample = job
     source = UnitSource(kmeans=UnitTokenizer(codebooks), stack=stack)
-    _write_tokens(Path(out), source.tokens(read_audio(wav)))
+    _write_tokens(Path(out), source.tokens(read_audio(wav, resample=resample)))
 
 
 def _init_worker() -> None:
@@ -223,7 +225,7 @@ class _Tokenise:
             self.pool.join()
 
     def features(self, wavs: Sequence[str]) -> list[np.ndarray]:
-        jobs = [(w, self.cfg.stack_frames) for w in wavs]
+        jobs = [(w, self.cfg.stack_frames, self.cfg.resample) for w in wavs]
         if self.pool is not None:
             return self.pool.map(_features_job, jobs, chunksize=16)
         return [_features_job(j) for j in jobs]
@@ -233,14 +235,15 @@ class _Tokenise:
         if self.vq is not None:
             source = UnitSource(vq=self.vq, device=str(self.device))
             for wav, out in items:
-                _write_tokens(out, source.tokens(read_audio(wav)))
+                _write_tokens(out, source.tokens(read_audio(wav, resample=self.cfg.resample)))
             return
         assert self.kmeans is not None
         if feats is not None:
             for (_, out), f in zip(items, feats):
                 _write_tokens(out, self.kmeans.tokens(f))
             return
-        jobs = [(wav, str(out), self.kmeans.codebooks, self.cfg.stack_frames) for wav, out in items]
+        jobs = [(wav, str(out), self.kmeans.codebooks, self.cfg.stack_frames, self.cfg.resample)
+                for wav, out in items]
         if self.pool is not None:
             self.pool.map(_tokens_job, jobs, chunksize=16)
         else:

@@ -47,30 +47,24 @@ class Utterance:
 
 
 def load_audio(utt: Utterance) -> np.ndarray:
-    """The utterance's mono float32 samples at 16 kHz. A segment (MuST-C) is read from its talk file with a
-    partial read (soundfile start/frames, as fairseq's get_waveform), never the whole talk."""
+    """The utterance's mono float32 samples at 16 kHz, checked as data/audio.py says (accepted formats, truncation,
+    NaN/Inf, rate, channels). A segment (MuST-C) is read from its talk file with a partial read (soundfile
+    start/frames, as fairseq's get_waveform), never the whole talk. mp3 is accepted for the corpora read with
+    `resample` only: Common Voice (covost2), the one corpus that ships mp3 clips."""
     path = Path(utt.audio)
-    if utt.num_samples < 0 and not utt.offset:
-        try:
-            return read_audio(path, SAMPLE_RATE, resample=utt.resample)
-        except InputError as e:
-            if path.suffix.lower() == ".mp3":
-                raise InputError(f"{e}\nconvert the CoVoST clips as the authors' reduce_audio_q.sh does: "
-                                 f"`ffmpeg -i {path} -acodec pcm_s16le -ac 1 -ar 16000 {path.with_suffix('.wav')}` "
-                                 "(st-prep then reads the .wav next to the .mp3)") from None
-            raise
+    segment = utt.num_samples >= 0 or utt.offset > 0
     try:
-        info = sf.info(str(path))
-        wave, sr = sf.read(str(path), start=utt.offset, frames=utt.num_samples, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as e:
-        raise InputError(f"{path}: cannot read audio: {e}") from None
-    if sr != SAMPLE_RATE or info.channels != 1:
-        raise InputError(f"{path}: {sr} Hz, {info.channels} channel(s); expected 16 kHz mono "
-                         f"(`ffmpeg -i in -ar 16000 -ac 1 out.wav`)")
-    end = info.frames if utt.num_samples < 0 else utt.offset + utt.num_samples
-    if end > info.frames or wave.shape[0] == 0:
-        raise InputError(f"{path}: segment {utt.id} ends at sample {end}, the file has {info.frames}")
-    return wave[:, 0]
+        return read_audio(path, SAMPLE_RATE, resample=utt.resample, allow_mp3=utt.resample, start=utt.offset,
+                          frames=utt.num_samples, resample_option=None)
+    except InputError as e:
+        if path.suffix.lower() == ".mp3":
+            raise InputError(f"{e}\nconvert the CoVoST clips as the authors' reduce_audio_q.sh does: "
+                             f"`ffmpeg -i {path} -acodec pcm_s16le -ac 1 -ar 16000 {path.with_suffix('.wav')}` "
+                             "(st-prep then reads the .wav next to the .mp3)") from None
+        if segment:
+            raise InputError(f"{e} (segment {utt.id}: samples [{utt.offset}, "
+                             f"{utt.offset + utt.num_samples if utt.num_samples >= 0 else 'end'}))") from None
+        raise
 
 
 # -------------------------------------------------------------------------------------------------- embedded
