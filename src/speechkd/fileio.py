@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -14,6 +15,10 @@ from .errors import InputError
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
+
+
+# the temporaries of atomic_path: ".<name>." + tempfile's 8 random characters + ".tmp"
+TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 @contextlib.contextmanager
@@ -32,6 +37,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """Delete the atomic_path temporaries under `directory` (recursively) that a killed writer left behind; only
+    call it while nothing else writes there (a run directory whose lock this process holds). Returns them."""
+    removed = []
+    for root, _dirs, files in os.walk(directory):
+        for name in files:
+            if TEMP_NAME.match(name):
+                path = Path(root) / name
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return sorted(removed)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

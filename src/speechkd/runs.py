@@ -10,13 +10,19 @@ A stage does:
 
 Under torchrun every rank runs the stage; rank 0 alone decides whether the run is done and writes the files
 (train.distributed.main_only), the others wait for it and go on with its decision and its metrics.
+
+One process at a time works in a run directory: the first that finds it not done (or starts it) takes an
+exclusive flock on <run>/.lock (rank 0 alone under torchrun) and holds it until DONE is written or the process
+ends (the kernel releases it on exit, kill -9 included); a second process is refused with the holder's pid.
 """
 from __future__ import annotations
 
 import datetime
+import fcntl
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -26,18 +32,33 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .config import config_hash, to_dict
-from .fileio import write_json_atomic
+from .errors import InputError
+from .fileio import remove_stale_temporaries, write_json_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _PACKAGES = ("speechkd", "torch", "numpy", "scipy", "soundfile", "kaldi_native_fbank", "sentencepiece",
              "sacrebleu", "sacremoses", "jiwer", "espeakng-loader", "tensorboard", "matplotlib")
 
 
+LOCK_FILE = ".lock"
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_HELD: dict[str, tuple[int, int]] = {}  # lock file -> (pid, fd) of the run locks this process holds
+
+
+def check_plain_name(value: str, key: str) -> str:
+    """A run or profile name is one directory under runs_dir: letters, digits, '_', '-', '.', never '.' or '..'
+    (so that `--set name=../../x` cannot write outside runs_dir)."""
+    if not _PLAIN_NAME.match(value) or value in (".", ".."):
+        raise InputError(f"{key}: {value!r} is not a plain directory name (expected letters, digits, '_', '-' "
+                         f"and '.', not '.' or '..', no '/')")
+    return value
+
+
 class Run:
     def __init__(self, cfg: Any, stage: str):
         self.cfg, self.stage = cfg, stage
-        self.name = cfg.name or stage
-        self.dir = Path(cfg.runs_dir) / cfg.profile / self.name
+        self.name = check_plain_name(cfg.name or stage, "name")
+        self.dir = Path(cfg.runs_dir) / check_plain_name(cfg.profile, "profile") / self.name
         self.hash = config_hash(cfg)
 
     # paths
@@ -71,6 +92,8 @@ class Run:
 
     def _done_metrics(self, is_done: Callable[[], bool]) -> dict | None:
         if not is_done():
+            if self.dir.is_dir():  # this process will redo or resume it: a second one is refused from here on
+                self._lock()
             return None
         print(f"[{self.stage}] {self.dir} is done", file=sys.stderr)
         return self.metrics()
@@ -89,7 +112,42 @@ class Run:
         distributed.init(getattr(getattr(self.cfg, "train", None), "device", "auto"))
         return distributed
 
+    # the run lock
+    def _lock(self) -> None:
+        """Take (or keep) the exclusive flock on <run>/.lock; InputError naming the directory and the holder's pid
+        when another process has it. A lock this process took on a directory since moved aside is retaken."""
+        path = self.dir / LOCK_FILE
+        key = str(path.absolute())
+        held = _HELD.get(key)
+        if held is not None:
+            pid, fd = held
+            try:
+                same_file = pid == os.getpid() and os.path.samestat(os.fstat(fd), os.stat(path))
+            except OSError:
+                same_file = False
+            if same_file:
+                return
+            self._unlock()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise InputError(f"{self.dir}: run directory in use by another process (pid {holder}, lock {path}); "
+                             f"wait for it to finish, or give this run another name") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _HELD[key] = (os.getpid(), fd)
+
+    def _unlock(self) -> None:
+        held = _HELD.pop(str((self.dir / LOCK_FILE).absolute()), None)
+        if held is not None and held[0] == os.getpid():
+            os.close(held[1])  # closing the descriptor releases the flock
+
     def _prepare(self) -> None:
+        self._lock()
         old = self.dir / "config.json"
         if old.exists():
             try:
@@ -101,6 +159,11 @@ class Run:
                 shutil.rmtree(aside, ignore_errors=True)
                 self.dir.rename(aside)
                 print(f"[{self.stage}] config changed: previous run moved to {aside}", file=sys.stderr)
+                self._lock()  # the lock went aside with the old directory: take the new one's
+        stale = remove_stale_temporaries(self.dir)  # we hold the lock: no other writer is mid-write here
+        if stale:
+            print(f"[{self.stage}] removed {len(stale)} temporary file(s) of an interrupted write: "
+                  f"{', '.join(str(p.relative_to(self.dir)) for p in stale[:5])}", file=sys.stderr)
         self.done_path.unlink(missing_ok=True)
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(self.dir / "config.json", {"stage": self.stage, "config_hash": self.hash,
@@ -126,6 +189,7 @@ class Run:
         write_json_atomic(self.dir / "metrics.json", flat)
         write_json_atomic(self.done_path, {"config_hash": self.hash, "stage": self.stage,
                                            "finished": _now()})
+        self._unlock()
         return flat
 
 

@@ -18,9 +18,11 @@ SAFE_GLOBALS: tuple = (argparse.Namespace,)
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
-    """Write `state` with torch.save to a temp file, fsync, rename: readers see the old file or the new one."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """Write `state` with torch.save to a temp file, fsync, rename: readers see the old file or the new one.
+    Saved through an open file object, so the archive's root folder is torch's fixed "archive" rather than the
+    (random) temp file's name: the same state gives the same bytes."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",

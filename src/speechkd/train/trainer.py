@@ -259,12 +259,45 @@ class Trainer:
             if number.isdigit() and int(number) <= completed - keep:
                 path.unlink(missing_ok=True)
 
+    def _resume_candidates(self) -> list:
+        """The checkpoints a resume may start from, newest first: checkpoint_last.pt, then checkpoint<N>.pt by
+        descending N (checkpoint_best.pt is not the latest state, so never one)."""
+        directory = self.run.checkpoint_dir
+        epochs = [p for p in directory.glob("checkpoint*.pt") if p.stem[len("checkpoint"):].isdigit()]
+        epochs.sort(key=lambda p: int(p.stem[len("checkpoint"):]), reverse=True)
+        return [p for p in [directory / LAST, *epochs] if p.is_file()]
+
+    def _load_resume_checkpoint(self) -> tuple[Any, dict] | None:
+        """The newest readable checkpoint (a truncated checkpoint_last.pt, e.g. from a full disk, falls back to the
+        epoch checkpoint beside it), saying which one; None when there is none; InputError when none is readable."""
+        candidates = self._resume_candidates()
+        failures = []
+        for path in candidates:
+            try:
+                ckpt = load_checkpoint(path)
+                for key in ("model", "optimizer", "train_state", "rng", "world_size"):
+                    if key not in ckpt:
+                        raise InputError(f"{path}: not a training checkpoint (no '{key}')")
+            except InputError as e:
+                failures.append(str(e))
+                if dist.is_main():
+                    print(f"[train] cannot resume from {path.name}: {e}", file=sys.stderr)
+                continue
+            if dist.is_main():
+                note = f" ({len(failures)} newer checkpoint(s) unreadable)" if failures else ""
+                print(f"[train] resuming from {path}{note}", file=sys.stderr)
+            return path, ckpt
+        if failures:
+            raise InputError(f"{self.run.checkpoint_dir}: no readable checkpoint to resume from:\n  "
+                             + "\n  ".join(failures) + "\nremove the run directory to start over")
+        return None
+
     def _resume(self) -> None:
-        path = self.run.checkpoint_dir / LAST
-        if not path.exists():
+        found = self._load_resume_checkpoint()
+        if found is None:
             self.optimizer.zero_grad(set_to_none=True)
             return
-        ckpt = load_checkpoint(path)
+        path, ckpt = found
         self.model.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.state = TrainState.from_dict(ckpt["train_state"])
@@ -281,5 +314,6 @@ class Trainer:
             self.state.batches_done = -(-self.state.batches_done * saved_world // self.world)
         self.state.finished = self._should_stop()  # the limits of this config (e.g. a raised max_epochs)
         self.lr = self.schedule.apply(self.optimizer, self.state.num_updates, self.state.epoch - 1)
-        self.logger.record({"event": "resume", "epoch": self.state.epoch, "update": self.state.num_updates,
+        self.logger.record({"event": "resume", "checkpoint": path.name, "epoch": self.state.epoch,
+                            "update": self.state.num_updates,
                             "batches_done": self.state.batches_done, "finished": self.state.finished})
