@@ -229,10 +229,18 @@ def prepare_speech(cfg: Config, out: Path, splits: list[str], pool, given: Given
     reader = READERS[cfg.corpus]
     utts = reader(corpus_dir, splits) if cfg.corpus == "embedded" else reader(corpus_dir, splits, cfg.tgt_lang)
     source_of = {s: corpus_dir / f"{s}.tsv" if cfg.corpus == "embedded" else corpus_dir for s in splits}
+    seen: dict[str, str] = {}
     for split in splits:  # before the first feature
         if not utts[split]:
             raise InputError(f"{source_of[split]}: split {split!r} has no utterances ({cfg.corpus} corpus); "
                              "expected at least one")
+        for k, u in enumerate(utts[split]):
+            if u.id in seen:  # fbank80.zip holds one entry per id
+                where = f"{source_of[split]}:{k + 2}: column id" if cfg.corpus == "embedded" else \
+                    f"{source_of[split]}: split {split!r}"
+                raise InputError(f"{where}: duplicate utterance id {u.id!r} (also in split {seen[u.id]!r}); "
+                                 "expected ids unique across the prepared splits")
+            seen[u.id] = split
     everything = [u for s in splits for u in utts[s]]
     frames: dict[str, int] = {}
     skipped_audio = 0
