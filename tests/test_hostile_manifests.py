@@ -379,3 +379,18 @@ def test_cli_st_prep_refuses_a_split_the_filters_empty(tmp_path):
     out = speechkd("st-prep", "--config", str(config))
     assert_refused(out, tmp_path / "runs", r"train\.tsv: split 'train': 0 of 2 utterances left: 2 longer than "
                                            r"max_train_frames=10")
+
+
+def test_slu_units_runs_on_a_headed_bom_corpus_and_later_stages_read_its_copies(tmp_path):
+    from speechkd.slu.corpus import read_intents, read_slu_split
+    corpus = seed_corpus(tmp_path, header=SEED_HEADER, bom=True)
+    cfg = load_config(units_stage.Config, data={
+        "runs_dir": str(tmp_path / "runs"), "corpora": {"c": str(corpus)}, "read": str(s2t_corpus(tmp_path)),
+        "read_splits": ["train"], "workers": 1, "num_codes": 2, "kmeans_iters": 2})
+    metrics = units_stage.run(cfg)
+    assert metrics["c_train_utts"] == 2 and metrics["c_intents"] == 2
+    done = list((tmp_path / "runs").rglob("DONE"))
+    assert len(done) == 1
+    out = done[0].parent / "c"
+    split = read_slu_split(out, "valid", read_intents(out))
+    assert split.labels == [0, 1] and split.examples[1].transcript == "stop the music, please"
