@@ -137,14 +137,15 @@ def test_a_resume_removes_stale_temporaries_of_atomic_writes(tmp_path, capsys):
     cfg = RunConfig(name="r", profile="p", runs_dir=str(tmp_path))
     run = Run(cfg, stage="s").start()
     stale = [run.dir / "data" / ".fbank80.zip.k3j_9x2a.tmp", run.checkpoint_dir / ".checkpoint_last.pt.a1b2c3d4.tmp",
-             run.dir / ".metrics.json.zz99yy88.tmp"]
+             run.dir / ".metrics.json.zz99yy88.tmp", run.checkpoint_dir / ".checkpoint3.pt.q7w8e9r0.tmp" / "archive"]
     kept = [run.dir / "data" / "notes.tmp", run.dir / ".hidden", run.checkpoint_dir / "checkpoint1.pt"]
     for path in stale + kept:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"partial")
     Run(cfg, stage="s").start()
     assert [p for p in stale if p.exists()] == [] and all(p.exists() for p in kept)
-    assert "removed 3 temporary file(s)" in capsys.readouterr().err
+    assert not (run.checkpoint_dir / ".checkpoint3.pt.q7w8e9r0.tmp").exists()  # save_checkpoint's private folder
+    assert "removed 4 temporary file(s)" in capsys.readouterr().err
 
 
 def toy_trainer(run: Run, epochs: int) -> Trainer:
@@ -189,4 +190,4 @@ def test_identical_saves_are_byte_identical(tmp_path):
         save_checkpoint(path, state)
     blobs = {p.read_bytes() for p in paths}
     assert len(blobs) == 1
-    assert not list(tmp_path.rglob("*.tmp"))
+    assert not list(tmp_path.rglob(".*.tmp"))  # neither the temp file nor its private folder is left

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -17,17 +18,26 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-# the temporaries of atomic_path: ".<name>." + tempfile's 8 random characters + ".tmp"
+# the temporaries of atomic_path (files, or folders with fixed_name): ".<name>." + tempfile's 8 random
+# characters + ".tmp"
 TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yields a temporary path in the same directory; on success it is fsynced and renamed onto `path`."""
+def atomic_path(path: str | os.PathLike, fixed_name: str | None = None) -> Iterator[Path]:
+    """Yields a temporary path in the same directory; on success it is fsynced and renamed onto `path`.
+    fixed_name: the temporary is <a private temp folder>/<fixed_name>, for writers whose output records its own
+    file name (torch.save names the archive's root folder after it), so that the bytes never depend on it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    private = None
+    if fixed_name is None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    else:
+        private = tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = os.path.join(private, fixed_name)
+        open(tmp, "wb").close()
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
@@ -37,13 +47,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if private is not None:
+            shutil.rmtree(private, ignore_errors=True)
 
 
 def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
     """Delete the atomic_path temporaries under `directory` (recursively) that a killed writer left behind; only
     call it while nothing else writes there (a run directory whose lock this process holds). Returns them."""
     removed = []
-    for root, _dirs, files in os.walk(directory):
+    for root, dirs, files in os.walk(directory):
+        for name in [d for d in dirs if TEMP_NAME.match(d)]:
+            dirs.remove(name)
+            shutil.rmtree(Path(root) / name, ignore_errors=True)
+            removed.append(Path(root) / name)
         for name in files:
             if TEMP_NAME.match(name):
                 path = Path(root) / name

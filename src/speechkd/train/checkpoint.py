@@ -19,10 +19,10 @@ SAFE_GLOBALS: tuple = (argparse.Namespace,)
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     """Write `state` with torch.save to a temp file, fsync, rename: readers see the old file or the new one.
-    Saved through an open file object, so the archive's root folder is torch's fixed "archive" rather than the
-    (random) temp file's name: the same state gives the same bytes."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        torch.save(state, f)
+    The temp file is always named "archive" (in a private temp folder): torch.save names the archive's root folder
+    after the file, so a random temp name would make identical states differ byte-wise."""
+    with atomic_path(path, fixed_name="archive") as tmp:
+        torch.save(state, tmp)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
