@@ -25,8 +25,8 @@ stages:
   0  install   create/reuse .venv with the pinned dependencies (scripts/install.sh)
   1  data      embedded: generate the corpora (speechkd synth, configs/embedded/synth.json)
                paper: check that every corpus and checkpoint is under --data-root (speechkd preflight)
-  2  slu       every SLU run in dependency order (scripts/run_slu.sh; configs/<profile>/slu/)
-  3  st        every ST run in dependency order (scripts/run_st.sh; configs/<profile>/st/)
+  2  slu       every SLU run in dependency order (speechkd pipeline slu; configs/<profile>/slu/)
+  3  st        every ST run in dependency order (speechkd pipeline st; configs/<profile>/st/)
   4  report    the paper tables and the report -> results/<profile>/ (speechkd report)
 options:
   --profile      embedded (default: generated data, CPU, no download) or paper (real data, --data-root)
@@ -69,7 +69,6 @@ if [ -n "$data_root" ]; then
   [ -d "$data_root" ] || bad "--data-root $data_root is not a directory"
   data_root="$(cd "$data_root" && pwd)"
 fi
-export SPEECHKD_GPUS="$gpus" SPEECHKD_TORCHRUN_ARGS="$torchrun_args"
 
 start_all=$SECONDS
 run_stage() {  # run_stage N NAME command...
@@ -81,7 +80,8 @@ run_stage() {  # run_stage N NAME command...
   echo "=== stage $n: $name done in $((SECONDS - t0)) s (total $((SECONDS - start_all)) s)"
 }
 
-common=(--seeds "$seeds" --runs-dir "$runs_dir")
+common=(--profile "$profile" --seeds "$seeds" --runs-dir "$runs_dir" --gpus "$gpus")
+[ -n "$torchrun_args" ] && common+=(--torchrun-args "$torchrun_args")
 [ -n "$data_root" ] && common+=(--data-root "$data_root")
 [ -n "$scale" ] && common+=(--set "scale=$scale")
 
@@ -95,8 +95,8 @@ if [ "$profile" = embedded ]; then
 else
   run_stage 1 data speechkd preflight --set profile=paper --set "data_root=$data_root" --set "only=$only"
 fi
-[ -n "$slu_runs" ] && run_stage 2 slu scripts/run_slu.sh "$profile" "${common[@]}" --only "$slu_runs" \
-  ${slu_corpora:+--corpora "$slu_corpora"}
-[ -n "$st_runs" ] && run_stage 3 st scripts/run_st.sh "$profile" "${common[@]}" --only "$st_runs"
+[ -n "$slu_runs" ] && run_stage 2 slu speechkd pipeline slu "${common[@]}" --only "$slu_runs" \
+  ${slu_corpora:+--units-corpora "$slu_corpora"}
+[ -n "$st_runs" ] && run_stage 3 st speechkd pipeline st "${common[@]}" --only "$st_runs"
 run_stage 4 report speechkd report --set "profile=$profile" --set "runs_dir=$runs_dir" --set "out_dir=$results_dir" --set "tables=[${tables:+\"${tables//,/\",\"}\"}]"
 echo "=== run_all.sh ($profile) finished in $((SECONDS - start_all)) s; results in ${results_dir:-results/$profile}/"

@@ -102,52 +102,29 @@ def test_restart_cuts_a_half_written_log_line(tmp_path):
     assert [json.loads(l)["update"] for l in run.log_path.read_text().splitlines()] == [1, 2]
 
 
-def test_pending_lists_runs_not_done_and_what_reads_them(tmp_path):
-    """`speechkd pending` (the pipelines' one-process skip check): a run is pending unless DONE with its config's
-    hash; a run that recorded what it read (upstream.json) is pending when that changed or is itself pending."""
-    from speechkd.data.synth import stage as synth
+@pytest.mark.parametrize("method, before, upstream, consumer, second", [
+    ("slu", (), "slu_units", "slu_vq_bert", "slu_fsc_full_base"),
+    ("st", ("st_prep_nmt",), "st_prep_mustc", "asr_mustc", "asr_mustc_eval"),
+])
+def test_redoing_an_upstream_run_makes_every_run_that_read_it_stale(tmp_path, method, before, upstream, consumer,
+                                                                    second):
+    """One rule for every stage (runs.Run.is_current): a run is current while DONE with its config and made from
+    its upstream runs as they are now; the pipeline also redoes what reads a run it is about to redo."""
     from speechkd.config import load_config
-    config = Path(cli.__file__).resolve().parents[2] / "configs" / "embedded" / "synth.json"
-    runs = f"runs_dir={tmp_path}"
+    from speechkd.pipeline import plan
 
-    def line(token, *overrides):
-        return "\t".join([token, "synth", str(config), runs, *overrides]) + "\n"
+    def finish(name):
+        r = next(r for r in plan("embedded", (method,), only=f"^{name}$", runs_dir=str(tmp_path)))
+        run = Run(load_config(cli._stage_module(r.stage).Config, r.config, r.overrides), r.stage).start()
+        run.finish({"seconds": 1})
 
-    def finish(*overrides):
-        run = Run(load_config(synth.Config, config, [runs, *overrides]), "synth")
-        run.dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(run.done_path, {"config_hash": run.hash, "stage": "synth"})
-        return run
+    def current():
+        return {r.name for r in plan("embedded", (method,), runs_dir=str(tmp_path)) if r.current}
 
-    up = finish("name=up")
-    down = finish("name=down")
-    write_json_atomic(down.dir / "upstream.json", {"up": up.done_path.read_text()})
-    finish("name=other", "seed=3")
-    lines = [line("up", "name=up"), line("down", "name=down"), line("other", "name=other", "seed=4")]
-    assert cli.pending_runs(lines) == [("other", [])]  # other: DONE, but with another config (seed 3)
-    write_json_atomic(up.done_path, {"config_hash": up.hash, "stage": "synth", "finished": "again"})
-    assert cli.pending_runs(lines) == [("down", []), ("other", [])]  # up was redone since down read it
-    up.done_path.unlink()
-    assert cli.pending_runs(lines) == [("up", []), ("down", []), ("other", [])]  # up will be redone: down after it
-    with pytest.raises(cli.InputError, match="<stdin>:1"):
-        cli.pending_runs(["just-a-token\n"])
-
-
-def test_pending_runs_wait_for_the_pending_runs_their_config_names(tmp_path):
-    """The pipelines' pool starts a run once every pending run named in its config (model_run, asr_run, ...) is
-    done: an evaluation waits for its model, a seed's evaluation for that seed's model."""
-    st = Path(cli.__file__).resolve().parents[2] / "configs" / "embedded" / "st"
-    runs = f"runs_dir={tmp_path}"
-
-    def line(token, stage, config, *overrides):
-        return "\t".join([token, stage, str(st / f"{config}.json"), runs, *overrides]) + "\n"
-
-    lines = [line("st_prep_mustc", "st-prep", "st_prep_mustc"),
-             line("asr_mustc", "st-train", "asr_mustc"),
-             line("st_mustc_rnn_nll#2", "st-train", "st_mustc_rnn_nll", "seed=2", "name=st_mustc_rnn_nll_seed2"),
-             line("st_mustc_rnn_nll_eval#2", "st-eval", "st_mustc_rnn_nll_eval", "seed=2",
-                  "name=st_mustc_rnn_nll_eval_seed2", "model_run=st_mustc_rnn_nll_seed2"),
-             line("synthetic_mustc", "st-synthetic", "synthetic_mustc")]
-    assert cli.pending_runs(lines) == [
-        ("st_prep_mustc", []), ("asr_mustc", ["st_prep_mustc"]), ("st_mustc_rnn_nll#2", ["st_prep_mustc"]),
-        ("st_mustc_rnn_nll_eval#2", ["st_mustc_rnn_nll#2"]), ("synthetic_mustc", ["asr_mustc", "st_prep_mustc"])]
+    for name in (*before, upstream, consumer, second):
+        finish(name)
+    assert {upstream, consumer, second} <= current()
+    finish(upstream)  # redone: a new DONE record
+    assert upstream in current() and not {consumer, second} & current()
+    (tmp_path / "embedded" / upstream / "DONE").unlink()  # about to be redone: everything after it waits
+    assert not {upstream, consumer, second} & current()

@@ -85,28 +85,27 @@ def write_units_run(root: Path) -> None:
     done(out, "slu-units")
 
 
-def write_vq_bert_run(root: Path) -> None:
-    """A finished slu-mlm-pretrain run holding a random tiny VQ-BERT (without dropout)."""
-    out = root / "slu_vq_bert"
+def write_roberta_run(root: Path, name: str, dictionary: Dictionary, seed: int) -> None:
+    """A finished slu-mlm-pretrain run holding a random tiny RoBERTa (without dropout) over `dictionary`."""
+    out = root / name
     out.mkdir(parents=True)
-    dictionary = Dictionary.load(root / "slu_units" / "dict.txt")
     dictionary.add_symbol("<mask>")
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     save_roberta(out, RobertaModel(RobertaConfig(**ARCH), len(dictionary), dictionary.pad()), dictionary)
     done(out, "slu-mlm-pretrain")
+
+
+def write_vq_bert_run(root: Path) -> None:
+    """The VQ-BERT: a RoBERTa over the unit dictionary of slu_units."""
+    write_roberta_run(root, "slu_vq_bert", Dictionary.load(root / "slu_units" / "dict.txt"), seed=0)
 
 
 def write_text_roberta_run(root: Path) -> None:
-    """A finished slu-mlm-pretrain run of kind text: a random tiny word-level RoBERTa of the read transcripts."""
-    out = root / "slu_text_roberta"
-    out.mkdir(parents=True)
+    """The text RoBERTa (slu-mlm-pretrain of kind text): word-level, over the read transcripts' words."""
     dictionary = Dictionary()
     for word in ["utterance", *map(str, range(30))]:
         dictionary.add_symbol(word)
-    dictionary.add_symbol("<mask>")
-    torch.manual_seed(1)
-    save_roberta(out, RobertaModel(RobertaConfig(**ARCH), len(dictionary), dictionary.pad()), dictionary)
-    done(out, "slu-mlm-pretrain")
+    write_roberta_run(root, "slu_text_roberta", dictionary, seed=1)
 
 
 def write_text_prep_run(root: Path) -> None:

@@ -39,29 +39,32 @@ def _stage_module(name: str):
     return importlib.import_module(STAGES[name][0])
 
 
+def _version() -> str:
+    from importlib import metadata
+    try:
+        return metadata.version("speechkd")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="speechkd", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Knowledge distillation for speech: every stage runs from a JSON config.",
-        epilog="stages:\n" + "\n".join(f"  {n:<20} {h}" for n, (_, h) in STAGES.items()) +
-               "\n\nother commands:\n  schema               write the JSON Schema of every stage config"
-               "\n  part                 a part of the paper profile (--only) as shell assignments (run_all.sh)"
-               "\n  pending              which of the runs listed on stdin are not DONE (used by scripts/)"
-               "\n  forkserver           start runs as forks of one process that imported every stage (scripts/)"
-               "\n\n`speechkd <stage> --help` lists every option of that stage's config.")
+        epilog="`speechkd <stage> --help` lists every option of that stage's config.")
+    parser.add_argument("--version", action="version", version=f"speechkd {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="<stage>")
     for name, (_, help_text) in STAGES.items():
-        p = sub.add_parser(name, help=help_text, add_help=False)
+        p = sub.add_parser(name, help=help_text.replace("%", "%%"), add_help=False)  # argparse formats help
         _add_stage_args(p)
     p = sub.add_parser("schema", help="write the JSON Schema of every stage config")
     p.add_argument("--out", default="configs/schemas", help="directory for <stage>.schema.json files")
+    from .pipeline import __doc__ as pipeline_doc, add_arguments as pipeline_arguments
+    p = sub.add_parser("pipeline", help="every run of a method and profile, in dependency order (run_all.sh)",
+                       description=pipeline_doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pipeline_arguments(p)
     p = sub.add_parser("part", help="print a part of the paper profile (--only) as shell assignments (run_all.sh)")
     p.add_argument("name", nargs="?", default="", help="a part of manifests/paper_inputs.json ('' = everything)")
-    sub.add_parser("pending", help="read runs from stdin, print those not DONE with their config's hash",
-                   description=pending_runs.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p = sub.add_parser("forkserver", help="start runs as forks of one process that imported every stage "
-                                          "(used by scripts/lib/stages.sh)")
-    p.add_argument("--socket", required=True, help="the Unix socket to listen on")
     return parser
 
 
@@ -93,56 +96,6 @@ def write_schemas(out: str | Path) -> list[Path]:
     return written
 
 
-def pending_runs(lines: list[str]) -> list[tuple[str, list[str]]]:
-    """Input: one run per line, tab-separated: TOKEN, STAGE, CONFIG, then `KEY=VALUE` overrides (as --set).
-    Output: the TOKENs whose run is not current, in input order, each with the pending TOKENs it must wait for
-    (printed TOKEN<TAB>DEP DEP...). Current = DONE with the resolved config's hash and, for stages that record the
-    runs they read (upstream.json), made from those runs as they are now and from none that is itself pending
-    here (it will be redone first, so what reads it must be redone after). A run waits for every pending run
-    whose name is a value of its resolved config (units_run, model_run, criterion.expert.run, ...).
-
-    One process checks every run of a pipeline, so a rerun of finished stages costs one torch import
-    instead of one per run (each stage would skip itself too, after its own start-up)."""
-    from .runs import Run
-    from .st.paths import UPSTREAM_FILE, is_current, upstream_state
-    runs = []  # (token, run name, current, names of the runs it read, strings of its config)
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        fields = line.rstrip("\n").split("\t")
-        if len(fields) < 3 or fields[1] not in STAGES:
-            raise InputError(f"<stdin>:{number}: expected TOKEN<TAB>STAGE<TAB>CONFIG[<TAB>KEY=VALUE...], "
-                             f"got {line.strip()!r}")
-        token, stage, config, overrides = fields[0], fields[1], fields[2], fields[3:]
-        cfg = load_config(_stage_module(stage).Config, config, overrides)
-        run = Run(cfg, stage)
-        try:  # the runs it read, as the stage recorded them (st/paths.py)
-            reads = list(json.loads((run.dir / UPSTREAM_FILE).read_text(encoding="utf-8")))
-        except (OSError, ValueError):
-            reads = None
-        current = run.is_done() if reads is None else is_current(run, upstream_state(cfg, reads))
-        runs.append((token, run.name, current, set(reads or ()), _strings(to_dict(cfg))))
-    pending = {name for _, name, current, _, _ in runs if not current}
-    changed = True
-    while changed:  # what reads a pending run is pending too
-        changed = False
-        for _, name, _, reads, _ in runs:
-            if name not in pending and reads & pending:
-                pending.add(name)
-                changed = True
-    token_of = {name: token for token, name, _, _, _ in runs if name in pending}
-    return [(token, [token_of[n] for n in sorted(values & pending - {name})])
-            for token, name, _, _, values in runs if name in pending]
-
-
-def _strings(value: object) -> set[str]:
-    """Every string inside nested dicts and lists (a config as to_dict gives it)."""
-    if isinstance(value, str):
-        return {value}
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
-    return set().union(*(_strings(v) for v in items))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
@@ -150,17 +103,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
-        if args.command == "pending":
-            for token, deps in pending_runs(sys.stdin.readlines()):
-                print(f"{token}\t{' '.join(deps)}")
-            return 0
+        if args.command == "pipeline":
+            from .pipeline import main as pipeline_main
+            return pipeline_main(args)
         if args.command == "part":
             from .preflight import shell_selection
             print(shell_selection(args.name))
             return 0
-        if args.command == "forkserver":
-            from .forkserver import serve
-            return serve(args.socket)
         if args.command == "schema":
             for path in write_schemas(args.out):
                 print(path)

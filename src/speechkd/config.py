@@ -23,13 +23,15 @@ EXCLUSIVE = "exclusive_options"  # class attribute of a section: tuples of field
 
 
 def option(default: Any = dataclasses.MISSING, help: str = "", *, path: str | None = None,
-           hashed: bool = True, required: bool = False) -> Any:
+           hashed: bool = True, required: bool = False, run_ref: bool = False) -> Any:
     """A config field. path="file"|"dir": an input that must exist when set (empty string/None = unset).
     hashed=False: the field does not change results (e.g. num_workers) and is left out of the config hash.
     required=True: a field that decides what the run *is* (a task, a criterion, an architecture): the JSON must
     state it wherever it writes the field's section (a top-level field: always), else `missing required key`;
-    `default` then only serves Python callers that build the dataclass directly."""
-    meta = {"help": help, "path": path, "hashed": hashed, "required": required}
+    `default` then only serves Python callers that build the dataclass directly.
+    run_ref=True: the value names another run of the same profile that this run reads (its dependency in
+    `speechkd pipeline`; a value that is not a run of the pipeline, e.g. a checkpoint path, is no dependency)."""
+    meta = {"help": help, "path": path, "hashed": hashed, "required": required, "run_ref": run_ref}
     if isinstance(default, type) and dataclasses.is_dataclass(default):  # a nested section
         return dataclasses.field(default_factory=default, metadata=meta)
     if dataclasses.is_dataclass(default):  # a nested section with non-default values
@@ -302,6 +304,18 @@ def capped_values(cfg: Any, caps: dict[str, float]) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------- dump, hash, help
+
+def run_references(cfg: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """(dotted key, run name) of every set run-reference field (option(run_ref=True)) of a config."""
+    out = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            out += run_references(value, f"{prefix}{f.name}.")
+        elif f.metadata.get("run_ref") and isinstance(value, str) and value:
+            out.append((prefix + f.name, value))
+    return out
+
 
 def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)

@@ -31,7 +31,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import config_hash, to_dict
+from .config import config_hash, run_references, to_dict
 from .errors import InputError
 from .fileio import remove_stale_temporaries, write_json_atomic
 
@@ -41,6 +41,7 @@ _PACKAGES = ("speechkd", "torch", "numpy", "scipy", "soundfile", "kaldi_native_f
 
 
 LOCK_FILE = ".lock"
+UPSTREAM_FILE = "upstream.json"  # the DONE records of the runs this run read, when it started
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _HELD: dict[str, tuple[int, int]] = {}  # lock file -> (pid, fd) of the run locks this process holds
 
@@ -84,11 +85,31 @@ class Run:
     def metrics(self) -> dict:
         return json.loads((self.dir / "metrics.json").read_text())
 
-    def metrics_if_done(self, is_done: Callable[[], bool] | None = None) -> dict | None:
-        """The finished run's metrics when it is DONE with this config (or `is_done()` says so; the stage then
-        returns them and does nothing else), else None. Under torchrun rank 0 decides for all ranks: all skip or
-        none does."""
-        return self._distributed().main_only(self._done_metrics, is_done or self.is_done)
+    def upstream_state(self) -> dict[str, str]:
+        """The DONE record of every run this run's config names (its run references, option(run_ref=True)), ''
+        for one not finished: what the run is made from. A reference that is a file path is not a run."""
+        state = {}
+        for _, name in run_references(self.cfg):
+            if _PLAIN_NAME.match(name) and name not in (".", "..") and not name.endswith(".pt"):
+                done = self.dir.parent / name / "DONE"
+                state[name] = done.read_text(encoding="utf-8") if done.is_file() else ""
+        return state
+
+    def is_current(self) -> bool:
+        """The one rule for every stage: DONE with this config's hash and made from its upstream runs as they are
+        now (upstream.json, written at start, holds their DONE records then): redoing an upstream run makes every
+        run that read it stale, whichever method it belongs to."""
+        if not self.is_done():
+            return False
+        try:
+            return json.loads((self.dir / UPSTREAM_FILE).read_text(encoding="utf-8")) == self.upstream_state()
+        except (OSError, ValueError):
+            return False
+
+    def metrics_if_done(self) -> dict | None:
+        """The finished run's metrics when it is current (the stage then returns them and does nothing else),
+        else None. Under torchrun rank 0 decides for all ranks: all skip or none does."""
+        return self._distributed().main_only(self._done_metrics, self.is_current)
 
     def _done_metrics(self, is_done: Callable[[], bool]) -> dict | None:
         if not is_done():
@@ -160,6 +181,15 @@ class Run:
                 self.dir.rename(aside)
                 print(f"[{self.stage}] config changed: previous run moved to {aside}", file=sys.stderr)
                 self._lock()  # the lock went aside with the old directory: take the new one's
+        upstream = self.upstream_state()
+        recorded = self.dir / UPSTREAM_FILE
+        if recorded.exists() and _read_json_or_none(recorded) != upstream:
+            # an upstream run was redone since this one started: retrain from scratch, do not resume or mix
+            aside = self.dir.with_name(f"{self.dir.name}.stale-upstream")
+            shutil.rmtree(aside, ignore_errors=True)
+            self.dir.rename(aside)
+            print(f"[{self.stage}] an upstream run changed: previous run moved to {aside}", file=sys.stderr)
+            self._lock()
         stale = remove_stale_temporaries(self.dir)  # we hold the lock: no other writer is mid-write here
         if stale:
             print(f"[{self.stage}] removed {len(stale)} temporary file(s) of an interrupted write: "
@@ -169,6 +199,7 @@ class Run:
         write_json_atomic(self.dir / "config.json", {"stage": self.stage, "config_hash": self.hash,
                                                      "config": to_dict(self.cfg)})
         write_json_atomic(self.dir / "provenance.json", provenance())
+        write_json_atomic(recorded, upstream)
         _drop_partial_last_line(self.log_path)
 
     def log(self, record: dict) -> None:
@@ -187,10 +218,21 @@ class Run:
         if save is not None:
             save()
         write_json_atomic(self.dir / "metrics.json", flat)
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in flat.items()
+                          if isinstance(v, float) and k.startswith(("test_", "dev_", "valid_", "best_")))[:300]
+        print(f"[{self.stage}] {self.name} finished{': ' + shown if shown else ''} (all of it in "
+              f"{self.dir / 'metrics.json'})", file=sys.stderr, flush=True)
         write_json_atomic(self.done_path, {"config_hash": self.hash, "stage": self.stage,
-                                           "finished": _now()})
+                                           "finished": _now("microseconds")})  # tells two finishes apart
         self._unlock()
         return flat
+
+
+def _read_json_or_none(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _drop_partial_last_line(path: Path) -> None:
@@ -207,8 +249,8 @@ def config_hash_of_file(path: Path) -> str:
     return json.loads(Path(path).read_text())["config_hash"]
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+def _now(timespec: str = "seconds") -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec=timespec)
 
 
 def git_commit() -> dict:
@@ -259,3 +301,4 @@ def provenance() -> dict:
     return {"date": _now(), "git": git_commit(), "python": sys.version.split()[0],
             "platform": platform.platform(), "host": socket.gethostname(), "argv": sys.argv,
             "packages": package_versions(), **device_info()}
+

@@ -43,7 +43,7 @@ PAPER_TRAIN = TrainConfig(optimizer="sgd_nesterov", lr=1e-4, momentum=0.9, weigh
 
 @dataclasses.dataclass
 class Config(SluRunConfig):
-    units_run: str = option("slu_units", "the slu-units run (read/{train,dev}.csv)")
+    units_run: str = option("slu_units", "the slu-units run (read/{train,dev}.csv)", run_ref=True)
     vq_bert: RobertaRef = option(RobertaRef(run="slu_ptkd"), "the frozen VQ-BERT (the PT-KD one, as the authors)")
     ds2: Ds2Config = option(Ds2Config, "DS2 block (am_pre.json: hidden 768, 5 layers)")
     long_utterances: Literal["error", "skip"] = long_utterances_option()

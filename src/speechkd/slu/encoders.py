@@ -30,7 +30,7 @@ ENCODER_STAGES = ("slu-mlm-pretrain", "slu-pt-kd")
 class RobertaRef:
     """Where a RoBERTa comes from: one of `run` (ours) or `checkpoint` (a file)."""
     exclusive_options: ClassVar[tuple] = (("run", "checkpoint"),)  # setting one clears the default of the other
-    run: str = option("", "name of a finished slu-mlm-pretrain / slu-pt-kd run (uses its encoder.pt + dict.txt)")
+    run: str = option("", "name of a finished slu-mlm-pretrain / slu-pt-kd run (uses its encoder.pt + dict.txt)", run_ref=True)
     checkpoint: str = option("", "a fairseq RoBERTa checkpoint (roberta.base/model.pt, bert_kmeans.pt) or the "
                                  "authors' PT-KD CrossBert state dict (xbt_recent); relative to data_root")
     dict: str = option("", "the checkpoint's dict.txt (default: dict.txt next to it)")

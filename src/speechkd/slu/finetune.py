@@ -55,7 +55,7 @@ SUBSETS = {"full": 1.0, "10pct": 0.1}
 
 @dataclasses.dataclass
 class AmRef:
-    run: str = option("", "name of a finished slu-am-pretrain run (its am.pt)")
+    run: str = option("", "name of a finished slu-am-pretrain run (its am.pt)", run_ref=True)
     checkpoint: str = option("", "an AM-PT package file (the authors' xbt_asr.pth); relative to data_root")
 
 
@@ -84,7 +84,7 @@ class DaConfig:
 
 @dataclasses.dataclass
 class Config(SluRunConfig):
-    units_run: str = option("slu_units", "the slu-units run")
+    units_run: str = option("slu_units", "the slu-units run", run_ref=True)
     corpus: str = option("fsc", "corpus name inside the units run (fsc, lights_close, lights_far, ...)")
     vq_bert: RobertaRef = option(RobertaRef(run="slu_vq_bert"), "VQ-BERT without PT-KD (paper: bert_kmeans)")
     pt_kd_checkpoint: RobertaRef = option(RobertaRef, "the VQ-BERT after PT-KD (replaces vq_bert when set): run "
@@ -93,7 +93,7 @@ class Config(SluRunConfig):
     ft_kd: Literal["none", "l1", "mse", "kl"] = option("none", "FT-KD distance to the teacher logits (l1 as coded)")
     ft_kd_weight: float = option(1.0, "weight of the FT-KD term (1 as coded)")
     temperature: float = option(1.0, "ft_kd kl: softmax temperature")
-    teacher_run: str = option("", "ft_kd: the slu-text-finetune run of this corpus")
+    teacher_run: str = option("", "ft_kd: the slu-text-finetune run of this corpus", run_ref=True)
     da: DaConfig = option(DaConfig, "data augmentation (the +DA rows)")
     subset: Literal["full", "10pct"] = option("full", "training data: all, or a stratified 10 %")
     subset_seed: int = option(0, "seed of the 10 % draw (the same subset for every row and run seed)")

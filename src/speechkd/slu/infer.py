@@ -31,7 +31,7 @@ SAMPLE_RATE = 16000
 @dataclasses.dataclass
 class Config(SluRunConfig):
     name: str = option("slu-infer", "run name of this command (predictions.tsv goes there)")
-    model_run: str = option("slu_fsc_full_da", "the slu-finetune run whose saved model classifies")
+    model_run: str = option("slu_fsc_full_da", "the slu-finetune run whose saved model classifies", run_ref=True)
     wavs: list[str] = option([], "wav/flac files (16 kHz mono; relative to data_root)")
     wav_list: str = option("", "a text file with one wav path per line (relative to data_root)")
     resample: bool = option(False, "resample audio at another sample rate to 16 kHz on reading (polyphase, "

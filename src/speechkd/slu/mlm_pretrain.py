@@ -49,7 +49,7 @@ class MaskingConfig:
 class Config(SluRunConfig):
     kind: Literal["units", "text"] = option("units", "units: VQ-BERT on read-speech units; text: text RoBERTa")
     units_run: str = option("slu_units", "the slu-units run (units: read/{train,dev}.csv tokens; text: read "
-                                         "transcripts)")
+                                         "transcripts)", run_ref=True)
     text_files: list[str] = option(["data/embedded/read/text_only.txt"],
                                    "text: extra text-only files, one sentence a line (relative to data_root)")
     use_read_transcripts: bool = option(True, "text: add the read-speech train transcripts to the text")

@@ -41,7 +41,7 @@ from .text import encode_for_pt_kd
 
 @dataclasses.dataclass
 class Config(SluRunConfig):
-    units_run: str = option("slu_units", "the slu-units run (read/{train,dev}.csv: units + transcripts)")
+    units_run: str = option("slu_units", "the slu-units run (read/{train,dev}.csv: units + transcripts)", run_ref=True)
     vq_bert: RobertaRef = option(RobertaRef(run="slu_vq_bert"), "the VQ-BERT to continue from (paper: bert_kmeans)")
     text: RobertaRef = option(RobertaRef(run="slu_text_roberta"), "the frozen text RoBERTa (paper: roberta.base)")
     distance: Literal["mse", "l1", "cosine"] = option("mse", "distance between the two <s> vectors (our choice)")

@@ -35,7 +35,7 @@ PAPER_TRAIN = TrainConfig(optimizer="adam", lr=1e-5, betas=[0.9, 0.999], eps=1e-
 
 @dataclasses.dataclass
 class Config(SluRunConfig):
-    units_run: str = option("slu_units", "the slu-units run whose corpus manifests hold the transcripts")
+    units_run: str = option("slu_units", "the slu-units run whose corpus manifests hold the transcripts", run_ref=True)
     corpus: str = option("fsc", "corpus name inside the units run (fsc, lights_close, ...)")
     text: RobertaRef = option(RobertaRef(run="slu_text_roberta"), "the pre-trained text RoBERTa")
     batching: BatchConfig = option(BatchConfig, "batches (text_fine.json: batch_size 32)")

@@ -44,7 +44,7 @@ class CriterionConfig:
                                          "recipes use 0.1)")
     expert: ExpertConfig = option(ExpertConfig, "the frozen expert of the KD criteria (ignored by the others)")
     asr_run: str = option("", "criteria with on-the-fly transcripts (cascade): the st-train ASR run whose "
-                              "checkpoint_best.pt transcribes the audio (frozen, greedy)")
+                              "checkpoint_best.pt transcribes the audio (frozen, greedy)", run_ref=True)
     kd: KDConfig = option(KDConfig, "KD criteria: ImitKD β schedule, roll-in length cap, the authors' pad-mask "
                                     "quirk (st/kd_config.py)")
     ctc_weight: float = option(0.0, "label_smoothed_nll only: λ of ESPnet's hybrid CTC/attention loss "

@@ -40,9 +40,9 @@ Batch = dict[str, Any]
 
 @dataclasses.dataclass
 class DataConfig:
-    prep_run: str = option("", "the st-prep run whose data/ holds the manifests, fbank80.zip, bpecodes and dict.txt")
+    prep_run: str = option("", "the st-prep run whose data/ holds the manifests, fbank80.zip, bpecodes and dict.txt", run_ref=True)
     train_run: str = option("", "run whose data/<train_subset>.tsv is the training manifest (default: prep_run); "
-                                "e.g. an st-synthetic run (synthetic transcripts / translations)")
+                                "e.g. an st-synthetic run (synthetic transcripts / translations)", run_ref=True)
     train_subset: str = option("train", "training manifest name (speech: <name>.tsv; text: text/<name>.bpe.<lang>)")
     valid_subset: str = option("dev", "validation manifest name (dev for speech, valid for the NMT text)")
     source: Literal["auto", "audio", "text"] = option(

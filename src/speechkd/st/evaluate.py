@@ -20,8 +20,8 @@ from .score import prefixed, score_asr, score_translation
 
 @dataclasses.dataclass
 class Config(RunConfig):
-    model_run: str = option("", "the st-train run to evaluate")
-    data_run: str = option("", "the st-prep run whose splits are decoded (default: the model's prep run)")
+    model_run: str = option("", "the st-train run to evaluate", run_ref=True)
+    data_run: str = option("", "the st-prep run whose splits are decoded (default: the model's prep run)", run_ref=True)
     splits: dict[str, str] = option({"dev": "dev", "test": "test"}, "metric prefix -> split name")
     generation: GenerationConfig = option(GenerationConfig, "search and checkpoint")
     lang: str = option("", "reference language for detokenisation (default: en for ASR, the target language "

@@ -35,7 +35,7 @@ from .vocab import CODES_FILE, DICT_FILE, TextEncoder
 
 @dataclasses.dataclass
 class ExpertConfig:
-    run: str = option("", "our st-train run of the expert (task nmt: the NMT expert; task st: an AST expert)")
+    run: str = option("", "our st-train run of the expert (task nmt: the NMT expert; task st: an AST expert)", run_ref=True)
     checkpoint: str = option("", "instead of run: a fairseq checkpoint (e.g. wmt19.en-de.joined-dict.ensemble/"
                                  "model1.pt), relative to data_root")
     src_dict: str = option("", "fairseq expert: its source dict (--expert-vocab-src, dict.en.txt)")

@@ -39,7 +39,7 @@ from ..train.batches import to_device
 from .data import (DataConfig, SpeechDataset, TextDataset, raw_references, resolve_source,
                    resolve_target_field)
 from .models import TrainedModel, load_trained_model, trained_run
-from .paths import RAW_REFERENCES, finished_run, is_current, require_file, start_run, upstream_state
+from .paths import RAW_REFERENCES, finished_run, require_file
 from .vocab import CODES_FILE, DICT_FILE, TextEncoder
 
 
@@ -242,9 +242,9 @@ def check_split_inputs(cfg: Any, model: TrainedModel, data_dir: Path, splits: li
 
 @dataclasses.dataclass
 class Config(RunConfig):
-    model_run: str = option("", "the st-train run to decode with")
+    model_run: str = option("", "the st-train run to decode with", run_ref=True)
     data_run: str = option("", "the st-prep run whose splits are decoded (default: the model's prep run); its "
-                               "dictionary must be the model's")
+                               "dictionary must be the model's", run_ref=True)
     splits: list[str] = option(["dev", "test"], "manifest splits (speech: <split>.tsv; text: text/<split>.bpe.*)")
     generation: GenerationConfig = option(GenerationConfig, "search and checkpoint")
 
@@ -261,15 +261,13 @@ def open_decoding_run(cfg: Any, stage: str) -> DecodingRun | dict:
     """What st-generate and st-eval share: the finished run's metrics when it is current (same config, made from
     the same model and data runs), else the started run with the model loaded and where its data are."""
     run_ = Run(cfg, stage=stage)
-    upstream = upstream_state(cfg, [cfg.model_run, cfg.data_run])
-    if is_current(run_, upstream):
-        print(f"[{stage}] {run_.name}: done (same config), skipped")
-        return run_.metrics()
+    if (done := run_.metrics_if_done()) is not None:
+        return done
     model = load_trained_model(cfg, cfg.model_run, "model_run", cfg.generation.checkpoint)
     data_dir = finished_run(cfg, cfg.data_run, "data_run") / "data" if cfg.data_run else model.prep_dir
     split_names = cfg.splits.values() if isinstance(cfg.splits, dict) else cfg.splits  # st-eval: prefix -> split
     check_split_inputs(cfg, model, data_dir, list(split_names))
-    start_run(run_, upstream)
+    run_.start()
     return DecodingRun(run_, model, data_dir, pick_device(cfg.generation.device))
 
 

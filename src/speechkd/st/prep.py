@@ -43,7 +43,7 @@ from ..tokenizers import moses
 from ..tokenizers.bpe import BPE, learn_bpe, read_codes, write_codes
 from ..tokenizers.dictionary import Dictionary
 from .corpora import DEFAULT_SPLITS, READERS, Utterance, load_audio
-from .paths import external, finished_run, is_current, require_file, start_run, upstream_state
+from .paths import external, finished_run, require_file
 from .vocab import CODES_FILE, DICT_FILE, LANG_DICT_FILE, RAW_TEXT
 
 ST_COLUMNS = ("id", "audio", "n_frames", "tgt_text", "speaker", "src_text")
@@ -57,7 +57,7 @@ class BpeConfig:
                                   "languages (corpus parallel_text; 0 = take them from codes/dict or from_run)")
     codes: str = option("", "an existing fastBPE codes file (paper: the WMT19 bpecodes), relative to data_root")
     dict: str = option("", "the fairseq dict.txt that goes with it (paper: the WMT19 dict.de.txt, joined)")
-    from_run: str = option("", "take bpecodes and dict.txt from another st-prep run (the expert's text prep)")
+    from_run: str = option("", "take bpecodes and dict.txt from another st-prep run (the expert's text prep)", run_ref=True)
 
     def check(self) -> None:
         sources = sum([self.learn_merges > 0, bool(self.codes or self.dict), bool(self.from_run)])
@@ -349,15 +349,13 @@ def prepare_parallel_text(cfg: Config, out: Path, splits: list[str], pool, given
 
 def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="st-prep")
-    upstream = upstream_state(cfg, [cfg.bpe.from_run])
-    if is_current(run_, upstream):
-        print(f"[st-prep] {run_.name}: done (same config), skipped")
-        return run_.metrics()
+    if (done := run_.metrics_if_done()) is not None:
+        return done
     given = given_vocabulary(cfg)  # before the first feature: see given_vocabulary
     corpus_dir = external(cfg.data_root, cfg.corpus_dir)
     if not corpus_dir.is_dir():
         raise InputError(f"corpus_dir: directory not found: {corpus_dir}")
-    start_run(run_, upstream)
+    run_.start()
     out = run_.dir / "data"
     out.mkdir(parents=True, exist_ok=True)
     splits = default_splits(cfg)

@@ -22,8 +22,7 @@ from ..config import RunConfig, option
 from ..errors import InputError
 from ..interop.fairseq_generate import read_generate_log, references_and_hypotheses
 from ..runs import Run
-from .paths import (RAW_REFERENCES, external, finished_run, is_current, require_file, run_config, start_run,
-                    upstream_state)
+from .paths import RAW_REFERENCES, external, finished_run, require_file, run_config
 
 
 def score_translation(raw_refs: Sequence[str], hyps: Sequence[str], lang: str = "de") -> dict:
@@ -83,7 +82,7 @@ def prefixed(prefix: str, scores: dict) -> dict:
 @dataclasses.dataclass
 class Config(RunConfig):
     task: Literal["st", "nmt", "asr"] = option("st", "asr: WER; st / nmt: BLEU, chrF++, TER")
-    generate_run: str = option("", "an st-generate run: its generate-<split>.txt logs are scored")
+    generate_run: str = option("", "an st-generate run: its generate-<split>.txt logs are scored", run_ref=True)
     logs: dict[str, str] = option({}, "or explicit logs: metric prefix -> fairseq-generate log path "
                                       "(relative to data_root), e.g. {\"test\": \"generate-tst-COMMON.txt\"}")
     references: dict[str, str] = option({}, "with logs (st, nmt): metric prefix -> the raw reference text of that "
@@ -123,11 +122,10 @@ def score_inputs(cfg: Config) -> tuple[dict[str, Path], dict[str, Path]]:
 
 def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="st-score")
-    upstream = upstream_state(cfg, [cfg.generate_run])
-    if is_current(run_, upstream):
-        return run_.metrics()
+    if (done := run_.metrics_if_done()) is not None:
+        return done
     logs, refs = score_inputs(cfg)
-    start_run(run_, upstream)
+    run_.start()
     metrics: dict = {} if cfg.task == "asr" else {"references": RAW_REFERENCES}
     for prefix, path in logs.items():
         metrics.update(prefixed(prefix, score_log(path, cfg.task, cfg.lang, refs.get(prefix))))

@@ -29,7 +29,7 @@ from .data import TextDataset, raw_references
 from .generate import (GenerationConfig, decode_dataset, generate_split, model_data, pick_device, to_records,
                        write_split_outputs)
 from .models import load_trained_model, trained_run
-from .paths import external, finished_run, is_current, require_file, start_run, upstream_state
+from .paths import external, finished_run, require_file
 from .prep import ST_COLUMNS
 from .score import score_asr, score_translation
 from .vocab import CODES_FILE, DICT_FILE, TextEncoder
@@ -37,11 +37,11 @@ from .vocab import CODES_FILE, DICT_FILE, TextEncoder
 
 @dataclasses.dataclass
 class Config(RunConfig):
-    prep_run: str = option("", "the st-prep run of the AST dataset (-d): data/<split>.tsv and its features")
+    prep_run: str = option("", "the st-prep run of the AST dataset (-d): data/<split>.tsv and its features", run_ref=True)
     split: str = option("train", "the manifest to rewrite (the README: the training set)")
-    asr_run: str = option("", "our st-train ASR run that transcribes the audio (step 1)")
+    asr_run: str = option("", "our st-train ASR run that transcribes the audio (step 1)", run_ref=True)
     asr_log: str = option("", "or: an ASR fairseq-generate log (-a), relative to data_root")
-    expert_run: str = option("", "optional: our NMT expert run that translates the transcripts (step 2)")
+    expert_run: str = option("", "optional: our NMT expert run that translates the transcripts (step 2)", run_ref=True)
     expert_log: str = option("", "or: the NMT expert's fairseq-generate log (-o), relative to data_root")
     generation: GenerationConfig = option(GenerationConfig, "search of both steps (fairseq-generate: beam 5)")
     data_root: str = option("", "root of relative log paths")
@@ -97,17 +97,15 @@ def check_models_and_logs(cfg: Config, prep_dir, n_rows: int) -> None:
 
 def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="st-synthetic")
-    upstream = upstream_state(cfg, [cfg.prep_run, cfg.asr_run, cfg.expert_run])
-    if is_current(run_, upstream):
-        print(f"[st-synthetic] {run_.name}: done (same config), skipped")
-        return run_.metrics()
+    if (done := run_.metrics_if_done()) is not None:
+        return done
     prep_dir = finished_run(cfg, cfg.prep_run, "prep_run") / "data"
     manifest = prep_dir / f"{cfg.split}.tsv"
     rows = read_s2t_tsv(manifest)
     if "src_text" not in rows[0]:
         raise InputError(f"{manifest}: no src_text column to replace")
     check_models_and_logs(cfg, prep_dir, len(rows))
-    start_run(run_, upstream)
+    run_.start()
     device = pick_device(cfg.generation.device)
     metrics: dict = {}
     start = time.perf_counter()

@@ -25,7 +25,7 @@ from .data import DataConfig, SpeechDataset, TextDataset, resolve_source, resolv
 from .expert import Expert, check_expert_inputs, load_expert
 from .models import (ModelConfig, build_model, freezing_supported, load_pretrained_encoder, num_parameters,
                      pretrained_encoder_path, trained_run)
-from .paths import finished_run, is_current, require_file, start_run, upstream_state
+from .paths import finished_run, require_file
 from .task import StTask
 from .vocab import CODES_FILE, DICT_FILE, TextEncoder
 
@@ -43,7 +43,7 @@ class Config(RunConfig):
     train: TrainConfig = option(TrainConfig, "optimiser, schedule, stopping, checkpoints")
     load_pretrained_encoder_from: str = option(
         "", "initialise the encoder from an ASR model: an st-train run name (its checkpoint_best.pt) or a .pt path "
-            "(fairseq --load-pretrained-encoder-from)")
+            "(fairseq --load-pretrained-encoder-from)", run_ref=True)
     encoder_freezing_updates: int = option(0, "run the encoder under no_grad for the first N updates "
                                               "(fairseq --encoder-freezing-updates; s2t_transformer only)")
     required_batch_size_multiple: int = option(8, "fairseq --required-batch-size-multiple (default 8)")
@@ -84,14 +84,6 @@ def build_datasets(cfg: Config, prep_dir, dictionary: Dictionary, expert: Expert
             speech(prep_dir, cfg.data.valid_subset, False))
 
 
-def upstream_runs(cfg: Config) -> list[str]:
-    """Every run this training reads: its data, the KD expert / ASR helper, the pretrained encoder's run."""
-    names = [cfg.data.prep_run, cfg.data.train_run, cfg.criterion.expert.run, cfg.criterion.asr_run]
-    if cfg.load_pretrained_encoder_from and not cfg.load_pretrained_encoder_from.endswith(".pt"):
-        names.append(cfg.load_pretrained_encoder_from)
-    return names
-
-
 def check_inputs(cfg: Config, prep_dir) -> None:
     """Every input of the training -- vocabulary, manifests and their columns, expert, ASR helper, pretrained
     encoder -- checked before anything is built or started, so a missing or malformed one is one InputError in
@@ -124,14 +116,13 @@ def check_inputs(cfg: Config, prep_dir) -> None:
 
 def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="st-train")
-    upstream = upstream_state(cfg, upstream_runs(cfg))
-    if (done := run_.metrics_if_done(lambda: is_current(run_, upstream))) is not None:
+    if (done := run_.metrics_if_done()) is not None:
         return done
     if not cfg.data.prep_run:
         raise InputError("data.prep_run: name the st-prep run holding the data")
     prep_dir = finished_run(cfg, cfg.data.prep_run, "data.prep_run") / "data"
     check_inputs(cfg, prep_dir)
-    start_run(run_, upstream)
+    run_.start()
     start = time.perf_counter()
     seed_everything(cfg.seed)
     dictionary = Dictionary.load(prep_dir / DICT_FILE)

@@ -200,6 +200,10 @@ class Trainer:
         self.logger.record({"epoch": completed, "update": st.num_updates, **st.train_metrics, **metrics,
                             f"best_{cfg.best_metric}": st.best_value, "best_epoch": st.best_epoch},
                            tb_prefix="valid", step=st.num_updates)
+        if self.rank == 0:  # one console line per validation: the metric that selects the best checkpoint
+            print(f"[{self.run.stage}] {self.run.name} epoch {completed} (update {st.num_updates}): "
+                  f"{cfg.best_metric} {metrics[cfg.best_metric]:.4g} (best {st.best_value:.4g}, epoch "
+                  f"{st.best_epoch})", file=sys.stderr, flush=True)
         st.stopped_early = cfg.patience > 0 and st.bad_validations >= cfg.patience
         st.epochs_completed, st.epoch, st.batches_done, st.epoch_sums = completed, completed + 1, 0, {}
         st.finished = self._should_stop()
