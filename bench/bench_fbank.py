@@ -1,4 +1,4 @@
-"""fbank extraction speed: x real time on one core (goal >= 1000x, see /work/shared/PERFORMANCE.md).
+"""fbank extraction speed: x real time on one core (goal >= 1000x, see ../shared/PERFORMANCE.md).
 
 Side by side on the same 60 s of deterministic audio, each side in its own single-threaded process
 (>= 3 processes x >= 10 timed calls after 3 warm-ups):

@@ -1,5 +1,5 @@
 """ImitKD training-step cost: ImitKD-full step / word-level KD step on the standard batch (goal <= 1.25,
-/work/shared/PERFORMANCE.md), and our student step against fairseq-fixed's where one is installed.
+../shared/PERFORMANCE.md), and our student step against fairseq-fixed's where one is installed.
 
 The standard batch: student s2t_transformer_s (31.07 M parameters with vocabulary 8000, dropout 0.1, train mode),
 8 utterances x 400 frames x 80 features, 30 target tokens (29 + EOS); the expert a transformer-base (6 + 6

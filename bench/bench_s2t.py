@@ -1,6 +1,6 @@
 """s2t_transformer_s speed: train step and beam-5 decoding, speechkd vs fairseq-fixed (and transformers' Speech2Text).
 
-Goals (/work/shared/PERFORMANCE.md): train step speechkd / fairseq <= 0.75, beam-5 decoding <= 0.5.
+Goals (../shared/PERFORMANCE.md): train step speechkd / fairseq <= 0.75, beam-5 decoding <= 0.5.
 The standard batch: s2t_transformer_s (31.07 M parameters, vocabulary 8000), 8 utterances x 400 frames x 80
 features, 30 target tokens (29 + EOS), CPU, float32, 2 threads. Each side runs in its own processes
 (>= 3 processes, interleaved, x >= 10 timed steps after 3 warm-ups); min / median / max over all timed steps.

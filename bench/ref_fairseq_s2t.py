@@ -6,7 +6,7 @@ speechkd's benchmarks call it through the interpreter named by $FAIRSEQ_PYTHON, 
     TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 $FAIRSEQ_PYTHON bench/ref_fairseq_s2t.py [--warmup 3] [--steps 10] [--threads 2]
         [--clock wall|cpu]   (cpu = process CPU time: stable on a shared, loaded machine with --threads 1)
 
-Standard batch of /work/shared/PERFORMANCE.md: s2t_transformer_s (12 enc / 6 dec layers, d 256, 4 heads, FFN 2048,
+Standard batch of ../shared/PERFORMANCE.md: s2t_transformer_s (12 enc / 6 dec layers, d 256, 4 heads, FFN 2048,
 conv subsampler 2 x k5 s2, 1024 channels), vocabulary 8000 (fairseq Dictionary: 4 specials + 7996 symbols), separate
 decoder output projection (the arch default; 31.07 M parameters as PERFORMANCE.md counts), 8 utterances x 400 x 80,
 30 target tokens per utterance (29 + eos), CPU, float32.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # scripts/install_fairseq_reference.sh [DIR] — a throwaway venv with fairseq-fixed 0.12.3.1, the TEST-TIME reference
 # that the parity tests and bench/ compare against through $FAIRSEQ_PYTHON. Never a dependency of speechkd.
-# Recipe: /work/shared/reference/environment.md §2b — torch==2.13.0 first (fairseq-fixed's build-system.requires
+# Recipe: ../shared/reference/environment.md §2b — torch==2.13.0 first (fairseq-fixed's build-system.requires
 # says torch>=1.10, so a plain/isolated build would pull a multi-GB CUDA torch), then the pinned build/runtime deps,
 # then fairseq-fixed with --no-deps --no-build-isolation (its C++/Cython extensions: ~2 min on 2 cores, needs g++).
 # DIR defaults to $SPEECHKD_FAIRSEQ_REF or ~/.cache/speechkd/fairseq-ref (outside the repository). Re-running is a

@@ -7,21 +7,22 @@ inputs and fairseq's eval-mode float32 outputs as plain tensors/ints/floats/stri
 torch.load(weights_only=True)). tests/fixtures/fairseq/README.md lists every file and key.
 
 This script runs ONLY inside the throwaway fairseq venv (never the project's .venv), built per
-/work/shared/reference/environment.md section 2b:
+../shared/reference/environment.md section 2b:
 
-    python3 -m venv /work/fsq-venv
-    /work/fsq-venv/bin/pip install torch==2.13.0
-    /work/fsq-venv/bin/pip install numpy cython setuptools wheel cffi hydra-core==1.3.2 omegaconf==2.3.0 \
+    FSQ_VENV=<a throwaway directory outside the repository>
+    python3 -m venv $FSQ_VENV
+    $FSQ_VENV/bin/pip install torch==2.13.0
+    $FSQ_VENV/bin/pip install numpy cython setuptools wheel cffi hydra-core==1.3.2 omegaconf==2.3.0 \
         regex sacrebleu tqdm bitarray scikit-learn packaging sentencepiece soundfile
-    /work/fsq-venv/bin/pip install --no-deps --no-build-isolation fairseq-fixed==0.12.3.1
-    /work/fsq-venv/bin/pip install fastBPE==0.1.0          # python binding: applies codes
+    $FSQ_VENV/bin/pip install --no-deps --no-build-isolation fairseq-fixed==0.12.3.1
+    $FSQ_VENV/bin/pip install fastBPE==0.1.0          # python binding: applies codes
     # fastBPE's learner is a C++ binary that the wheel does not ship; build it from the same sdist:
-    /work/fsq-venv/bin/pip download --no-deps --no-binary :all: -d /tmp/fbpe fastBPE==0.1.0
+    $FSQ_VENV/bin/pip download --no-deps --no-binary :all: -d /tmp/fbpe fastBPE==0.1.0
     tar xzf /tmp/fbpe/fastBPE-0.1.0.tar.gz -C /tmp/fbpe
     g++ -std=c++11 -pthread -O3 /tmp/fbpe/fastBPE-0.1.0/fastBPE/main.cc -I/tmp/fbpe/fastBPE-0.1.0/fastBPE \
-        -o /work/fsq-venv/bin/fastbpe
+        -o $FSQ_VENV/bin/fastbpe
 
-    cd /work/main && TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 /work/fsq-venv/bin/python scripts/make_fairseq_fixtures.py
+    cd <repository root> && TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 $FSQ_VENV/bin/python scripts/make_fairseq_fixtures.py
     # options: --only s2t nmt roberta vq   --out DIR   --keep-workdir DIR
 
 TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 is needed because fairseq's checkpoint loader relies on torch.load's old default

@@ -39,6 +39,14 @@ def _stage_module(name: str):
     return importlib.import_module(STAGES[name][0])
 
 
+def _leave_process_group() -> None:
+    """Under torchrun: destroy the process group before the interpreter exits; left to exit, gloo's threads can
+    abort the process after the run has finished ("terminate called without an active exception")."""
+    distributed = sys.modules.get("speechkd.train.distributed")
+    if distributed is not None:
+        distributed.cleanup()
+
+
 def _version() -> str:
     from importlib import metadata
     try:
@@ -122,7 +130,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.print_config:
             print(json.dumps(to_dict(cfg), indent=2))
             return 0
-        module.run(cfg)
+        try:
+            module.run(cfg)
+        finally:
+            _leave_process_group()
         return 0
     except InputError as e:
         print(f"speechkd: error: {e}", file=sys.stderr)
