@@ -81,7 +81,7 @@ def test_one_part_alone_under_two_processes(tmp_path, data_root, part, filled, o
     partial.mkdir()
     for name in keep[part]:
         (partial / name).symlink_to(data_root / name)
-    proc = run_all(tmp_path, partial, "--only", part, "--gpus", "2")
+    run_all(tmp_path, partial, "--only", part, "--gpus", "2")
     results = tmp_path / "results"
     assert_filled(results, filled)
     for table in others:

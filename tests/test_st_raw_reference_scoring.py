@@ -15,7 +15,7 @@ from speechkd.runs import Run
 from speechkd.st import generate, prep, score
 from speechkd.st.data import TextDataset, raw_references
 from speechkd.st.generate import Decoded, to_records, write_split_outputs
-from speechkd.st.paths import RAW_REFERENCES
+from speechkd.st.vocab import RAW_REFERENCES
 from speechkd.tokenizers.dictionary import Dictionary
 from speechkd.tokenizers.moses import detokenize
 

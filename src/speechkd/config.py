@@ -405,3 +405,20 @@ class RunConfig:
     seed: int = option(1, "random seed of the run (python, numpy, torch)")
     scale: str = option("", "a scale-down: a name in configs/scales/ (e.g. smoke) or a JSON file of caps on "
                             "epochs, updates, sizes and batch; every other hyperparameter stays the config's")
+
+
+@dataclasses.dataclass
+class DataRunConfig(RunConfig):
+    """A stage that reads external inputs (corpora, released checkpoints) given as paths relative to data_root.
+    Not hashed: moving the corpora changes no result."""
+    data_root: str = option("", "directory that relative data and checkpoint paths are resolved against "
+                                "(run_all.sh --data-root; '' = the working directory)", hashed=False)
+
+
+def exactly_one(section: Any, key: str, *names: str) -> str:
+    """Exactly one of the named string fields of `section` must be set; returns its name."""
+    set_ = [n for n in names if getattr(section, n)]
+    if len(set_) != 1:
+        raise InputError(f"{key}: set exactly one of {', '.join(names)} (got {', '.join(set_) or 'none'})")
+    return set_[0]
+

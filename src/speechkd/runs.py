@@ -302,3 +302,50 @@ def provenance() -> dict:
             "platform": platform.platform(), "host": socket.gethostname(), "argv": sys.argv,
             "packages": package_versions(), **device_info()}
 
+
+# ---------------------------------------------------------- how a run refers to other runs and to external inputs
+# Runs name each other by RUN NAME (resolved as <runs_dir>/<profile>/<name>, so `--set runs_dir=...` moves a whole
+# pipeline) and external inputs (corpora, released checkpoints) by PATH, relative ones under the config's
+# `data_root` (the paper configs hold paths relative to the directory the real corpora were unpacked to).
+
+def run_dir(cfg: Any, name: str) -> Path:
+    """<runs_dir>/<profile>/<name>: another run of the same profile."""
+    return Path(cfg.runs_dir) / cfg.profile / name
+
+
+def finished_run(cfg: Any, name: str, field: str, stage: str | None = None) -> Path:
+    """The directory of a finished (DONE) run, or an InputError naming the config field that points at it;
+    with `stage`, the run must also have been written by that stage."""
+    if not name:
+        raise InputError(f"{field}: no run name given")
+    path = run_dir(cfg, name)
+    done = path / "DONE"
+    if not done.is_file():
+        hint = f"the `speechkd {stage}` stage that writes it" if stage else "its stage"
+        raise InputError(f"{field}: run '{name}' is not finished ({done} is missing): run {hint} first")
+    written_by = (_read_json_or_none(done) or {}).get("stage")
+    if stage and written_by not in (None, stage):
+        raise InputError(f"{field}: run '{name}' was written by `speechkd {written_by}`, expected `speechkd {stage}`")
+    return path
+
+
+def run_config(path: Path) -> dict:
+    """The resolved config (and stage) a run was started with: {"stage": ..., "config": {...}}."""
+    try:
+        return json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InputError(f"{path}/config.json: cannot read the run's config ({e})") from None
+
+
+def data_path(data_root: str, path: str) -> Path:
+    """An external input path: as given when absolute (or when data_root is empty), else under data_root."""
+    p = Path(path)
+    return p if p.is_absolute() or not data_root else Path(data_root) / p
+
+
+def require_file(path: Path, field: str, what: str) -> Path:
+    """`path` when it is a file, else an InputError naming the config field, what was expected and the path."""
+    if not path.is_file():
+        raise InputError(f"{field}: {what} not found: {path}")
+    return path
+

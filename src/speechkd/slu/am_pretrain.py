@@ -19,18 +19,17 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from ..config import option
+from ..config import DataRunConfig, option
 from ..decode.ctc import beam_decode, greedy_decode
 from ..errors import InputError
 from ..metrics.asr import cer, wer
-from ..runs import Run
+from ..runs import Run, finished_run, run_dir
 from ..tokenizers.char import CharTokenizer
 from ..train.config import TrainConfig
 from ..train.reproducibility import seed_everything
 from ..train.trainer import Trainer
 from ..data.batching import collate_features
 from .batching import BatchConfig, eval_batches, load_best_weights, pad, train_sampler
-from .common import SluRunConfig, finished_run, run_dir
 from .corpus import long_utterances_option, read_pair_manifest, unit_sequences
 from .encoders import RobertaRef, load_roberta
 from .feature_cache import cached_features
@@ -42,7 +41,7 @@ PAPER_TRAIN = TrainConfig(optimizer="sgd_nesterov", lr=1e-4, momentum=0.9, weigh
 
 
 @dataclasses.dataclass
-class Config(SluRunConfig):
+class Config(DataRunConfig):
     units_run: str = option("slu_units", "the slu-units run (read/{train,dev}.csv)", run_ref=True)
     vq_bert: RobertaRef = option(RobertaRef(run="slu_ptkd"), "the frozen VQ-BERT (the PT-KD one, as the authors)")
     ds2: Ds2Config = option(Ds2Config, "DS2 block (am_pre.json: hidden 768, 5 layers)")
@@ -137,7 +136,7 @@ def run(cfg: Config) -> dict:
             import pyctcdecode  # noqa: F401
         except ImportError:
             raise InputError("decoder: 'beam' needs the pyctcdecode package (pip install pyctcdecode)") from None
-    units_dir = finished_run(cfg, cfg.units_run, "slu-units", "units_run")
+    units_dir = finished_run(cfg, cfg.units_run, "units_run", stage="slu-units")
     vq = load_roberta(cfg, cfg.vq_bert, "vq_bert")
     chars = CharTokenizer()
     units, targets, refs = {}, {}, []

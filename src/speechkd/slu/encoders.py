@@ -11,14 +11,14 @@ import dataclasses
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from ..config import option
+from ..config import DataRunConfig, exactly_one, option
 from ..errors import InputError
 from ..fileio import sha256_file
 from ..interop.fairseq_roberta import load_authors_pt_kd_vq_bert, load_fairseq_roberta, load_masked_lm_dictionary
 from ..models.roberta import RobertaConfig, RobertaModel
 from ..tokenizers.dictionary import Dictionary
-from ..train.checkpoint import load_checkpoint, load_released_checkpoint, save_checkpoint
-from .common import SluRunConfig, data_path, finished_run, one_of, require_file
+from ..train.checkpoint import load_released_checkpoint, save_checkpoint
+from ..runs import data_path, finished_run, require_file
 from .text import TextEncoder, load_text_encoder
 
 ENCODER_FILE = "encoder.pt"
@@ -49,35 +49,37 @@ class LoadedRoberta:
     dict_path: Path
     digest: str            # sha256 of the checkpoint file: identifies the weights (feature cache key)
 
-    def text_encoder(self, ref: RobertaRef, cfg: SluRunConfig) -> TextEncoder:
+    def text_encoder(self, ref: RobertaRef, cfg: DataRunConfig) -> TextEncoder:
         if ref.bpe == "gpt2":
+            encoder_json = data_path(cfg.data_root, ref.gpt2_encoder_json)
+            vocab_bpe = data_path(cfg.data_root, ref.gpt2_vocab_bpe)
             return load_text_encoder("gpt2", self.dict_path,
-                                     require_file(data_path(cfg, ref.gpt2_encoder_json), "GPT-2 encoder.json"),
-                                     require_file(data_path(cfg, ref.gpt2_vocab_bpe), "GPT-2 vocab.bpe"))
+                                     require_file(encoder_json, "gpt2_encoder_json", "GPT-2 encoder.json"),
+                                     require_file(vocab_bpe, "gpt2_vocab_bpe", "GPT-2 vocab.bpe"))
         return load_text_encoder("words", self.dict_path)
 
 
 
-def resolve_ref(cfg: SluRunConfig, ref: RobertaRef, key: str) -> tuple[Path, Path]:
+def resolve_ref(cfg: DataRunConfig, ref: RobertaRef, key: str) -> tuple[Path, Path]:
     """(checkpoint file, dict.txt) of a reference."""
-    which = one_of(ref, key, "run", "checkpoint")
+    which = exactly_one(ref, key, "run", "checkpoint")
     if which == "run":
         directory = None
         for stage in ENCODER_STAGES:
             try:
-                directory = finished_run(cfg, ref.run, stage, f"{key}.run")
+                directory = finished_run(cfg, ref.run, f"{key}.run", stage=stage)
                 break
             except InputError as e:
                 error = e
         if directory is None:
             raise error
         return directory / ENCODER_FILE, directory / DICT_FILE
-    ckpt = require_file(data_path(cfg, ref.checkpoint), f"{key}.checkpoint")
-    dict_path = data_path(cfg, ref.dict) if ref.dict else ckpt.parent / DICT_FILE
-    return ckpt, require_file(dict_path, f"{key}.dict (dict.txt of the checkpoint)")
+    ckpt = require_file(data_path(cfg.data_root, ref.checkpoint), f"{key}.checkpoint", "checkpoint")
+    dict_path = data_path(cfg.data_root, ref.dict) if ref.dict else ckpt.parent / DICT_FILE
+    return ckpt, require_file(dict_path, f"{key}.dict", "dict.txt of the checkpoint")
 
 
-def load_roberta(cfg: SluRunConfig, ref: RobertaRef, key: str) -> LoadedRoberta:
+def load_roberta(cfg: DataRunConfig, ref: RobertaRef, key: str) -> LoadedRoberta:
     ckpt, dict_path = resolve_ref(cfg, ref, key)
     dictionary = load_masked_lm_dictionary(dict_path)
     state = load_released_checkpoint(ckpt)  # a released file: what fairseq of 2019 pickled is accepted

@@ -27,18 +27,17 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from ..config import option
+from ..config import DataRunConfig, exactly_one, option
 from ..data.batching import collate_features
 from ..data.masking import mask_hidden, span_mask_tokens
 from ..errors import InputError
 from ..kd.logit_kd import ft_kd
-from ..runs import Run
+from ..runs import Run, data_path, finished_run, require_file, run_dir
 from ..train.config import TrainConfig
 from ..train.reproducibility import seed_everything
 from ..train.trainer import Trainer
 from .batching import BatchConfig, batch_rng, eval_batches, pad, train_sampler
 from .bundle import save_bundle
-from .common import SluRunConfig, data_path, finished_run, one_of, require_file, run_dir
 from .corpus import SLU_SPLITS, SluSplit, encode_units, read_intents, read_slu_split, stratified_subset
 from .encoders import RobertaRef, load_roberta
 from .feature_cache import cached_features
@@ -83,7 +82,7 @@ class DaConfig:
 
 
 @dataclasses.dataclass
-class Config(SluRunConfig):
+class Config(DataRunConfig):
     units_run: str = option("slu_units", "the slu-units run", run_ref=True)
     corpus: str = option("fsc", "corpus name inside the units run (fsc, lights_close, lights_far, ...)")
     vq_bert: RobertaRef = option(RobertaRef(run="slu_vq_bert"), "VQ-BERT without PT-KD (paper: bert_kmeans)")
@@ -184,7 +183,7 @@ class FinetuneTask:
 
 @torch.no_grad()
 def teacher_logits(cfg: Config, intents: list[str], split: SluSplit) -> torch.Tensor:
-    directory = finished_run(cfg, cfg.teacher_run, "slu-text-finetune", "teacher_run")
+    directory = finished_run(cfg, cfg.teacher_run, "teacher_run", stage="slu-text-finetune")
     teacher, encoder, teacher_intents = load_teacher(directory)
     if teacher_intents != intents:
         raise InputError(f"teacher_run: {directory / 'intent_dict'} differs from the corpus's intent dict: teacher "
@@ -200,7 +199,7 @@ def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="slu-finetune")
     if (done := run_.metrics_if_done()) is not None:
         return done
-    units_dir = finished_run(cfg, cfg.units_run, "slu-units", "units_run")
+    units_dir = finished_run(cfg, cfg.units_run, "units_run", stage="slu-units")
     corpus_dir = units_dir / cfg.corpus
     if not corpus_dir.is_dir():
         raise InputError(f"corpus: {corpus_dir} does not exist (corpora of {cfg.units_run}: "
@@ -220,10 +219,13 @@ def run(cfg: Config) -> dict:
         raise InputError(f"the longest utterance has {longest} units > VQ-BERT max_positions {vq.model.max_positions}")
     am_path = None
     if cfg.am_pt_checkpoint.run or cfg.am_pt_checkpoint.checkpoint:
-        which = one_of(cfg.am_pt_checkpoint, "am_pt_checkpoint", "run", "checkpoint")
-        am_path = finished_run(cfg, cfg.am_pt_checkpoint.run, "slu-am-pretrain", "am_pt_checkpoint.run") / "am.pt" \
-            if which == "run" else require_file(data_path(cfg, cfg.am_pt_checkpoint.checkpoint),
-                                                "am_pt_checkpoint.checkpoint")
+        which = exactly_one(cfg.am_pt_checkpoint, "am_pt_checkpoint", "run", "checkpoint")
+        if which == "run":
+            am_path = finished_run(cfg, cfg.am_pt_checkpoint.run, "am_pt_checkpoint.run", stage="slu-am-pretrain")
+            am_path = am_path / "am.pt"
+        else:
+            am_path = require_file(data_path(cfg.data_root, cfg.am_pt_checkpoint.checkpoint),
+                                   "am_pt_checkpoint.checkpoint", "AM-PT checkpoint")
     teacher = teacher_logits(cfg, intents, splits["train"]) if cfg.ft_kd != "none" else None
 
     run_.start()

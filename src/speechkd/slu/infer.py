@@ -14,22 +14,21 @@ from pathlib import Path
 
 import torch
 
-from ..config import option
+from ..config import DataRunConfig, option
 from ..data.audio import read_audio
 from ..errors import InputError
 from ..features.fbank import num_frames
 from ..models.vq_wav2vec import MAX_SAMPLES_PER_CHUNK
 from ..fileio import write_text_atomic
-from ..runs import Run
+from ..runs import Run, data_path, finished_run
 from .bundle import load_bundle
-from .common import SluRunConfig, data_path, finished_run
 from .corpus import encode_units
 
 SAMPLE_RATE = 16000
 
 
 @dataclasses.dataclass
-class Config(SluRunConfig):
+class Config(DataRunConfig):
     name: str = option("slu-infer", "run name of this command (predictions.tsv goes there)")
     model_run: str = option("slu_fsc_full_da", "the slu-finetune run whose saved model classifies", run_ref=True)
     wavs: list[str] = option([], "wav/flac files (16 kHz mono; relative to data_root)")
@@ -40,12 +39,12 @@ class Config(SluRunConfig):
 
 
 def wav_paths(cfg: Config) -> list[Path]:
-    paths = [data_path(cfg, w) for w in cfg.wavs]
+    paths = [data_path(cfg.data_root, w) for w in cfg.wavs]
     if cfg.wav_list:
-        listing = data_path(cfg, cfg.wav_list)
+        listing = data_path(cfg.data_root, cfg.wav_list)
         if not listing.is_file():
             raise InputError(f"wav_list: {listing} not found")
-        paths += [data_path(cfg, line.strip()) for line in listing.read_text(encoding="utf-8").splitlines()
+        paths += [data_path(cfg.data_root, line.strip()) for line in listing.read_text(encoding="utf-8").splitlines()
                   if line.strip()]
     if not paths:
         raise InputError("wavs / wav_list: no wav files given (e.g. --set 'wavs=[\"a.wav\"]')")
@@ -101,7 +100,7 @@ def classify(bundle, waves: list) -> list[tuple[int, float]]:
 
 def run(cfg: Config) -> dict:
     paths = wav_paths(cfg)
-    model_dir = finished_run(cfg, cfg.model_run, "slu-finetune", "model_run")
+    model_dir = finished_run(cfg, cfg.model_run, "model_run", stage="slu-finetune")
     bundle = load_bundle(model_dir, cfg.device)
     waves = [read_audio(p, SAMPLE_RATE, resample=cfg.resample) for p in paths]  # all checked before any output
     for path, wave in zip(paths, waves):

@@ -18,18 +18,17 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from ..config import option
+from ..config import DataRunConfig, option
 from ..errors import InputError
 from ..models.mlm import mask_tokens
 from ..models.roberta import RobertaConfig, RobertaModel
-from ..runs import Run
+from ..runs import Run, data_path, finished_run, require_file
 from ..tokenizers.dictionary import Dictionary
 from ..tokenizers.units import UnitTokenizer
 from ..train.config import TrainConfig
 from ..train.trainer import Trainer
 from ..train.reproducibility import derive_seed, seed_everything, seeded
 from .batching import BatchConfig, batch_rng, eval_batches, load_best_weights, pad, train_sampler
-from .common import SluRunConfig, data_path, finished_run, require_file
 from .corpus import encode_units, read_pair_manifest
 from .encoders import save_roberta
 from .text import WordTextEncoder, build_word_dictionary
@@ -46,7 +45,7 @@ class MaskingConfig:
 
 
 @dataclasses.dataclass
-class Config(SluRunConfig):
+class Config(DataRunConfig):
     kind: Literal["units", "text"] = option("units", "units: VQ-BERT on read-speech units; text: text RoBERTa")
     units_run: str = option("slu_units", "the slu-units run (units: read/{train,dev}.csv tokens; text: read "
                                          "transcripts)", run_ref=True)
@@ -171,7 +170,7 @@ def _unit_data(cfg: Config, units: Path) -> tuple[list[torch.Tensor], list[torch
 def _text_data(cfg: Config, units: Path) -> tuple[list[torch.Tensor], list[torch.Tensor], Dictionary]:
     lines: list[str] = []
     for name in cfg.text_files:
-        path = require_file(data_path(cfg, name), "text_files entry")
+        path = require_file(data_path(cfg.data_root, name), "text_files", "text file")
         lines.extend(line for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
     if cfg.use_read_transcripts:
         lines.extend(read_pair_manifest(units / "read" / "train.csv").transcripts)
@@ -189,7 +188,7 @@ def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="slu-mlm-pretrain")
     if (done := run_.metrics_if_done()) is not None:
         return done
-    units = finished_run(cfg, cfg.units_run, "slu-units", "units_run")
+    units = finished_run(cfg, cfg.units_run, "units_run", stage="slu-units")
     train, valid, dictionary = (_unit_data if cfg.kind == "units" else _text_data)(cfg, units)
     longest = max(len(s) for s in train + valid)
     if longest > cfg.arch.max_positions:

@@ -22,25 +22,24 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from ..config import option
+from ..config import DataRunConfig, option
 from ..errors import InputError
 from ..kd.representation_kd import cls_distance
 from ..models.mlm import span_mask_for_mlm
 from ..models.roberta import RobertaModel
-from ..runs import Run
+from ..runs import Run, finished_run
 from ..train.config import TrainConfig
 from ..train.distributed import unwrap
 from ..train.reproducibility import derive_seed, seed_everything, seeded
 from ..train.trainer import Trainer
 from .batching import BatchConfig, batch_rng, eval_batches, load_best_weights, pad, train_sampler
-from .common import SluRunConfig, finished_run
 from .corpus import long_utterances_option, read_pair_manifest, unit_sequences
 from .encoders import RobertaRef, load_roberta, save_roberta
 from .text import encode_for_pt_kd
 
 
 @dataclasses.dataclass
-class Config(SluRunConfig):
+class Config(DataRunConfig):
     units_run: str = option("slu_units", "the slu-units run (read/{train,dev}.csv: units + transcripts)", run_ref=True)
     vq_bert: RobertaRef = option(RobertaRef(run="slu_vq_bert"), "the VQ-BERT to continue from (paper: bert_kmeans)")
     text: RobertaRef = option(RobertaRef(run="slu_text_roberta"), "the frozen text RoBERTa (paper: roberta.base)")
@@ -147,7 +146,7 @@ def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="slu-pt-kd")
     if (done := run_.metrics_if_done()) is not None:
         return done
-    units = finished_run(cfg, cfg.units_run, "slu-units", "units_run")
+    units = finished_run(cfg, cfg.units_run, "units_run", stage="slu-units")
     vq = load_roberta(cfg, cfg.vq_bert, "vq_bert")
     text = load_roberta(cfg, cfg.text, "text")
     if vq.model.embed_dim != text.model.embed_dim:

@@ -15,14 +15,13 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 
-from ..config import option
+from ..config import DataRunConfig, option
 from ..models.roberta import TextClassifier
-from ..runs import Run
+from ..runs import Run, data_path, finished_run
 from ..train.config import TrainConfig
 from ..train.reproducibility import seed_everything
 from ..train.trainer import Trainer
 from .batching import BatchConfig, eval_batches, load_best_weights, pad, train_sampler
-from .common import SluRunConfig, data_path, finished_run
 from .corpus import SLU_SPLITS, read_intents, read_slu_split
 from .encoders import RobertaRef, load_roberta
 from .teacher import save_teacher
@@ -34,7 +33,7 @@ PAPER_TRAIN = TrainConfig(optimizer="adam", lr=1e-5, betas=[0.9, 0.999], eps=1e-
 
 
 @dataclasses.dataclass
-class Config(SluRunConfig):
+class Config(DataRunConfig):
     units_run: str = option("slu_units", "the slu-units run whose corpus manifests hold the transcripts", run_ref=True)
     corpus: str = option("fsc", "corpus name inside the units run (fsc, lights_close, ...)")
     text: RobertaRef = option(RobertaRef(run="slu_text_roberta"), "the pre-trained text RoBERTa")
@@ -105,7 +104,7 @@ def run(cfg: Config) -> dict:
     run_ = Run(cfg, stage="slu-text-finetune")
     if (done := run_.metrics_if_done()) is not None:
         return done
-    corpus_dir = finished_run(cfg, cfg.units_run, "slu-units", "units_run") / cfg.corpus
+    corpus_dir = finished_run(cfg, cfg.units_run, "units_run", stage="slu-units") / cfg.corpus
     intents = read_intents(corpus_dir)
     text = load_roberta(cfg, cfg.text, "text")
     encoder = text.text_encoder(cfg.text, cfg)
@@ -122,7 +121,7 @@ def run(cfg: Config) -> dict:
     metrics["best_epoch"] = best_epoch
     gpt2 = ("", "")
     if cfg.text.bpe == "gpt2":
-        gpt2 = (str(data_path(cfg, cfg.text.gpt2_encoder_json).resolve()),
-                str(data_path(cfg, cfg.text.gpt2_vocab_bpe).resolve()))
+        gpt2 = (str(data_path(cfg.data_root, cfg.text.gpt2_encoder_json).resolve()),
+                str(data_path(cfg.data_root, cfg.text.gpt2_vocab_bpe).resolve()))
     return run_.finish(metrics, save=lambda: save_teacher(run_.dir, model.cpu(), text.dict_path, cfg.text.bpe, gpt2,
                                                           intents))

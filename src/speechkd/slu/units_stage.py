@@ -33,11 +33,10 @@ from ..data.manifests import (FSC_HEADER, SluExample, read_intent_dict, read_s2t
                               write_intent_dict, write_slu_csv)
 from ..errors import InputError
 from ..fileio import read_text, write_json_atomic, write_text_atomic
-from ..config import option
-from ..runs import Run
+from ..config import DataRunConfig, option
+from ..runs import Run, data_path, require_file
 from ..train.distributed import device as device_of
 from ..tokenizers.units import UnitTokenizer, unit_dictionary
-from .common import SluRunConfig, data_path, require_file
 from .corpus import READ_SPLITS, SLU_SPLITS
 from .unit_source import SOURCE_FILE, UnitSource, stacked_features
 
@@ -45,7 +44,7 @@ FSC_COLUMNS = ("index",) + tuple(FSC_HEADER.split(",")[1:])
 
 
 @dataclasses.dataclass
-class Config(SluRunConfig):
+class Config(DataRunConfig):
     vq_wav2vec: str = option("", "released fairseq vq-wav2vec_kmeans.pt (relative to data_root); '' = fit the "
                                  "k-means unit tokenizer on fbank frames of the read-speech train split")
     corpora: dict[str, str] = option(
@@ -212,7 +211,7 @@ class _Tokenise:
         self.kmeans: UnitTokenizer | None = None
         if cfg.vq_wav2vec:
             from ..models.vq_wav2vec import load_fairseq_vq_wav2vec
-            path = require_file(data_path(cfg, cfg.vq_wav2vec), "vq_wav2vec checkpoint")
+            path = require_file(data_path(cfg.data_root, cfg.vq_wav2vec), "vq_wav2vec", "vq-wav2vec checkpoint")
             self.device = device_of(cfg.device)
             self.vq = load_fairseq_vq_wav2vec(path).to(self.device)
         elif cfg.workers > 1:
@@ -274,10 +273,10 @@ def run(cfg: Config) -> dict:
 
     # every input is read (and validated) before any work starts
     corpora = {n: d for n, d in cfg.corpora.items() if not cfg.only_corpora or n in cfg.only_corpora}
-    slu = {name: read_slu_corpus(data_path(cfg, d), check_audio=True) for name, d in corpora.items()}
+    slu = {name: read_slu_corpus(data_path(cfg.data_root, d), check_audio=True) for name, d in corpora.items()}
     read_rows = {}
     if cfg.read:
-        read_dir = data_path(cfg, cfg.read)
+        read_dir = data_path(cfg.data_root, cfg.read)
         for split in cfg.read_splits:
             if cfg.read_parts:
                 if split not in cfg.read_parts:
@@ -310,7 +309,7 @@ def run(cfg: Config) -> dict:
             metrics["fit_frames"] = n_fit
         else:
             write_json_atomic(out / SOURCE_FILE, UnitSource(vq=tok.vq).describe(
-                str(data_path(cfg, cfg.vq_wav2vec).resolve())))
+                str(data_path(cfg.data_root, cfg.vq_wav2vec).resolve())))
 
         for split, rows in read_rows.items():
             items = [(w, out / "read" / "tokens" / split / f"{_safe_name(i)}.txt") for w, i, _ in rows]

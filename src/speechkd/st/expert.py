@@ -29,7 +29,7 @@ from ..data.batching import pad_sequences
 from ..errors import InputError
 from ..models.seq2seq import EncoderOut, Seq2SeqModel, log_softmax_fp32
 from ..tokenizers.dictionary import Dictionary
-from .paths import external, require_file
+from ..runs import data_path, require_file
 from .vocab import CODES_FILE, DICT_FILE, TextEncoder
 
 
@@ -178,7 +178,7 @@ def fairseq_expert_file(cfg: ExpertConfig, name: str, data_root: str) -> Path:
     value = getattr(cfg, name)
     if not value:
         raise InputError(f"criterion.expert.{name}: needed with a fairseq expert checkpoint")
-    return require_file(external(data_root, value), f"criterion.expert.{name}", name.replace("_", " "))
+    return require_file(data_path(data_root, value), f"criterion.expert.{name}", name.replace("_", " "))
 
 
 def check_expert_inputs(cfg: ExpertConfig, pipeline_cfg: Any, student_dict: Dictionary, data_root: str = "") -> bool:

@@ -33,14 +33,13 @@ from ..errors import InputError
 from ..fileio import write_text_atomic
 from ..interop.fairseq_generate import (GenerateHypothesis, GenerateRecord, sacrebleu_result_string,
                                         wer_result_string, write_generate_log)
-from ..runs import Run
+from ..runs import Run, finished_run, require_file
 from ..tokenizers.dictionary import Dictionary
 from ..train.batches import to_device
 from .data import (DataConfig, SpeechDataset, TextDataset, raw_references, resolve_source,
                    resolve_target_field)
 from .models import TrainedModel, load_trained_model, trained_run
-from .paths import RAW_REFERENCES, finished_run, require_file
-from .vocab import CODES_FILE, DICT_FILE, TextEncoder
+from .vocab import CODES_FILE, DICT_FILE, RAW_REFERENCES, TextEncoder
 
 
 @dataclasses.dataclass

@@ -25,7 +25,7 @@ from ..models.s2t_transformer import drop_ctc_head
 from ..models.seq2seq import Seq2SeqModel
 from ..tokenizers.dictionary import Dictionary
 from ..train.checkpoint import average_checkpoints, load_checkpoint, model_state
-from .paths import finished_run, require_file, run_config
+from ..runs import finished_run, require_file, run_config
 from .vocab import DICT_FILE
 
 
@@ -157,8 +157,8 @@ def load_pretrained_encoder(model: Seq2SeqModel, source: str, cfg: Any, data_roo
 
 def pretrained_encoder_path(source: str, cfg: Any, data_root: str = "") -> Path:
     """The checkpoint file load_pretrained_encoder reads, which must exist."""
-    from .paths import external
+    from ..runs import data_path
     if source.endswith(".pt"):
-        return require_file(external(data_root, source), "load_pretrained_encoder_from", "checkpoint")
+        return require_file(data_path(data_root, source), "load_pretrained_encoder_from", "checkpoint")
     path = finished_run(cfg, source, "load_pretrained_encoder_from") / "checkpoints" / "checkpoint_best.pt"
     return require_file(path, "load_pretrained_encoder_from", "checkpoint")

@@ -31,19 +31,18 @@ from typing import Iterable, Iterator, Literal, Sequence
 
 import numpy as np
 
-from ..config import RunConfig, option
+from ..config import DataRunConfig, option
 from ..data.manifests import write_tsv
 from ..errors import InputError
 from ..features.cmvn import compute_global_cmvn, save_global_cmvn
 from ..features.fbank import fbank
 from ..features.store import read_features, write_feature_zip
 from ..fileio import read_text, write_text_atomic
-from ..runs import Run
+from ..runs import Run, data_path, finished_run, require_file
 from ..tokenizers import moses
 from ..tokenizers.bpe import BPE, learn_bpe, read_codes, write_codes
 from ..tokenizers.dictionary import Dictionary
 from .corpora import DEFAULT_SPLITS, READERS, Utterance, load_audio
-from .paths import external, finished_run, require_file
 from .vocab import CODES_FILE, DICT_FILE, LANG_DICT_FILE, RAW_TEXT
 
 ST_COLUMNS = ("id", "audio", "n_frames", "tgt_text", "speaker", "src_text")
@@ -68,11 +67,10 @@ class BpeConfig:
 
 
 @dataclasses.dataclass
-class Config(RunConfig):
+class Config(DataRunConfig):
     corpus: Literal["embedded", "mustc", "covost2", "parallel_text"] = option(
         "embedded", "input layout: embedded (data/embedded/st_*), mustc / covost2 (the releases), parallel_text "
                     "({split}.{src,tgt} text for the NMT expert)")
-    data_root: str = option("", "root of the inputs given as relative paths (run_all.sh --data-root)")
     corpus_dir: str = option("", "the corpus directory (relative to data_root)")
     splits: list[str] = option([], "splits to prepare; default: train/dev/test (MuST-C: train/dev/tst-COMMON, "
                                    "parallel text: train/valid/test). The split named train gets the training "
@@ -150,8 +148,8 @@ def given_vocabulary(cfg: Config) -> GivenVocabulary | None:
         codes = require_file(src / CODES_FILE, "bpe.from_run", "BPE codes")
         dict_path = require_file(src / DICT_FILE, "bpe.from_run", "dictionary")
     else:
-        codes = require_file(external(cfg.data_root, cfg.bpe.codes), "bpe.codes", "BPE codes")
-        dict_path = require_file(external(cfg.data_root, cfg.bpe.dict), "bpe.dict", "dictionary")
+        codes = require_file(data_path(cfg.data_root, cfg.bpe.codes), "bpe.codes", "BPE codes")
+        dict_path = require_file(data_path(cfg.data_root, cfg.bpe.dict), "bpe.dict", "dictionary")
     merges = read_codes(codes)
     if not merges:
         raise InputError(f"bpe.codes: {codes}: no merges (expected fastBPE 'left right count' lines)")
@@ -225,7 +223,7 @@ def fairseq_data_config(split_name: str, cmvn: str) -> str:
 
 
 def prepare_speech(cfg: Config, out: Path, splits: list[str], pool, given: GivenVocabulary | None) -> dict:
-    corpus_dir = external(cfg.data_root, cfg.corpus_dir)  # checked by run()
+    corpus_dir = data_path(cfg.data_root, cfg.corpus_dir)  # checked by run()
     reader = READERS[cfg.corpus]
     utts = reader(corpus_dir, splits) if cfg.corpus == "embedded" else reader(corpus_dir, splits, cfg.tgt_lang)
     source_of = {s: corpus_dir / f"{s}.tsv" if cfg.corpus == "embedded" else corpus_dir for s in splits}
@@ -312,7 +310,7 @@ def prepare_speech(cfg: Config, out: Path, splits: list[str], pool, given: Given
 
 
 def prepare_parallel_text(cfg: Config, out: Path, splits: list[str], pool, given: GivenVocabulary | None) -> dict:
-    corpus_dir = external(cfg.data_root, cfg.corpus_dir)
+    corpus_dir = data_path(cfg.data_root, cfg.corpus_dir)
     stats: dict = {}
     t0 = time.perf_counter()
     texts_by_split: dict[str, dict[str, list[str]]] = {}
@@ -352,7 +350,7 @@ def run(cfg: Config) -> dict:
     if (done := run_.metrics_if_done()) is not None:
         return done
     given = given_vocabulary(cfg)  # before the first feature: see given_vocabulary
-    corpus_dir = external(cfg.data_root, cfg.corpus_dir)
+    corpus_dir = data_path(cfg.data_root, cfg.corpus_dir)
     if not corpus_dir.is_dir():
         raise InputError(f"corpus_dir: directory not found: {corpus_dir}")
     run_.start()

@@ -18,11 +18,11 @@ import json
 from pathlib import Path
 from typing import Literal, Sequence
 
-from ..config import RunConfig, option
+from ..config import DataRunConfig, option
 from ..errors import InputError
 from ..interop.fairseq_generate import read_generate_log, references_and_hypotheses
-from ..runs import Run
-from .paths import RAW_REFERENCES, external, finished_run, require_file, run_config
+from ..runs import Run, data_path, finished_run, require_file, run_config
+from .vocab import RAW_REFERENCES
 
 
 def score_translation(raw_refs: Sequence[str], hyps: Sequence[str], lang: str = "de") -> dict:
@@ -80,7 +80,7 @@ def prefixed(prefix: str, scores: dict) -> dict:
 
 
 @dataclasses.dataclass
-class Config(RunConfig):
+class Config(DataRunConfig):
     task: Literal["st", "nmt", "asr"] = option("st", "asr: WER; st / nmt: BLEU, chrF++, TER")
     generate_run: str = option("", "an st-generate run: its generate-<split>.txt logs are scored", run_ref=True)
     logs: dict[str, str] = option({}, "or explicit logs: metric prefix -> fairseq-generate log path "
@@ -91,7 +91,6 @@ class Config(RunConfig):
     splits: dict[str, str] = option({"dev": "dev", "test": "test"},
                                     "with generate_run: metric prefix -> split name (MuST-C: test -> tst-COMMON)")
     lang: str = option("de", "language of the references for Moses detokenisation (en for ASR)")
-    data_root: str = option("", "root of relative log paths")
 
     def __post_init__(self) -> None:
         if bool(self.generate_run) == bool(self.logs):
@@ -112,8 +111,8 @@ def score_inputs(cfg: Config) -> tuple[dict[str, Path], dict[str, Path]]:
         logs = {prefix: gen_dir / f"generate-{split}.txt" for prefix, split in cfg.splits.items()}
         refs: dict[str, Path] = {}
     else:
-        logs = {prefix: external(cfg.data_root, path) for prefix, path in cfg.logs.items()}
-        refs = {prefix: require_file(external(cfg.data_root, path), f"references.{prefix}", "raw reference text")
+        logs = {prefix: data_path(cfg.data_root, path) for prefix, path in cfg.logs.items()}
+        refs = {prefix: require_file(data_path(cfg.data_root, path), f"references.{prefix}", "raw reference text")
                 for prefix, path in cfg.references.items()}
     for prefix, path in logs.items():
         require_file(path, f"logs.{prefix}" if cfg.logs else "generate_run", "fairseq-generate log")

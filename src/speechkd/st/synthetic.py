@@ -19,24 +19,23 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from ..config import RunConfig, option
+from ..config import DataRunConfig, option
 from ..data.manifests import read_s2t_tsv, write_tsv
 from ..errors import InputError
 from ..fileio import write_text_atomic
 from ..interop.fairseq_generate import reference_to_hypothesis, references_and_hypotheses
-from ..runs import Run
+from ..runs import Run, data_path, finished_run, require_file
 from .data import TextDataset, raw_references
 from .generate import (GenerationConfig, decode_dataset, generate_split, model_data, pick_device, to_records,
                        write_split_outputs)
 from .models import load_trained_model, trained_run
-from .paths import external, finished_run, require_file
 from .prep import ST_COLUMNS
 from .score import score_asr, score_translation
 from .vocab import CODES_FILE, DICT_FILE, TextEncoder
 
 
 @dataclasses.dataclass
-class Config(RunConfig):
+class Config(DataRunConfig):
     prep_run: str = option("", "the st-prep run of the AST dataset (-d): data/<split>.tsv and its features", run_ref=True)
     split: str = option("train", "the manifest to rewrite (the README: the training set)")
     asr_run: str = option("", "our st-train ASR run that transcribes the audio (step 1)", run_ref=True)
@@ -44,7 +43,6 @@ class Config(RunConfig):
     expert_run: str = option("", "optional: our NMT expert run that translates the transcripts (step 2)", run_ref=True)
     expert_log: str = option("", "or: the NMT expert's fairseq-generate log (-o), relative to data_root")
     generation: GenerationConfig = option(GenerationConfig, "search of both steps (fairseq-generate: beam 5)")
-    data_root: str = option("", "root of relative log paths")
 
     def __post_init__(self) -> None:
         if bool(self.asr_run) == bool(self.asr_log):
@@ -84,7 +82,7 @@ def check_models_and_logs(cfg: Config, prep_dir, n_rows: int) -> None:
         if asr.config["task"] != "asr":
             raise InputError(f"asr_run: '{cfg.asr_run}' is a {asr.config['task']} run, expected asr")
     else:
-        require_file(external(cfg.data_root, cfg.asr_log), "asr_log", "ASR fairseq-generate log")
+        require_file(data_path(cfg.data_root, cfg.asr_log), "asr_log", "ASR fairseq-generate log")
     if cfg.expert_run:
         expert = trained_run(cfg, cfg.expert_run, "expert_run", cfg.generation.checkpoint)
         if expert.config["task"] != "nmt":
@@ -92,7 +90,7 @@ def check_models_and_logs(cfg: Config, prep_dir, n_rows: int) -> None:
         require_file(expert.prep_dir / CODES_FILE, "expert_run -> data.prep_run", "BPE codes")
         raw_references(prep_dir, cfg.split, model_data(expert).tgt_lang, n_rows)
     elif cfg.expert_log:
-        require_file(external(cfg.data_root, cfg.expert_log), "expert_log", "NMT fairseq-generate log")
+        require_file(data_path(cfg.data_root, cfg.expert_log), "expert_log", "NMT fairseq-generate log")
 
 
 def run(cfg: Config) -> dict:
@@ -118,7 +116,7 @@ def run(cfg: Config) -> dict:
         asr_log = run_.dir / "asr" / f"generate-{cfg.split}.txt"
         metrics["asr_decode_seconds"] = round(seconds, 2)
     else:
-        asr_log = require_file(external(cfg.data_root, cfg.asr_log), "asr_log", "ASR fairseq-generate log")
+        asr_log = require_file(data_path(cfg.data_root, cfg.asr_log), "asr_log", "ASR fairseq-generate log")
         refs, hyps = references_and_hypotheses(asr_log)
     metrics[f"{cfg.split}_transcript_wer"] = score_asr(refs, hyps, "en")["wer"]
     src_map = reference_to_hypothesis(asr_log)
@@ -148,7 +146,7 @@ def run(cfg: Config) -> dict:
                                                                 [by_index[i] for i in range(len(rows))], lang)["bleu"]
         expert_log = run_.dir / "expert" / f"generate-{cfg.split}.txt"
     elif cfg.expert_log:
-        expert_log = require_file(external(cfg.data_root, cfg.expert_log), "expert_log", "NMT fairseq-generate log")
+        expert_log = require_file(data_path(cfg.data_root, cfg.expert_log), "expert_log", "NMT fairseq-generate log")
     else:
         expert_log = None
     if expert_log is not None:

@@ -12,9 +12,9 @@ import dataclasses
 import time
 from typing import Literal
 
-from ..config import RunConfig, option
+from ..config import DataRunConfig, option
 from ..errors import InputError
-from ..runs import Run
+from ..runs import Run, finished_run, require_file
 from ..tokenizers.bpe import BPE
 from ..tokenizers.dictionary import Dictionary
 from ..train.config import TrainConfig
@@ -25,7 +25,6 @@ from .data import DataConfig, SpeechDataset, TextDataset, resolve_source, resolv
 from .expert import Expert, check_expert_inputs, load_expert
 from .models import (ModelConfig, build_model, freezing_supported, load_pretrained_encoder, num_parameters,
                      pretrained_encoder_path, trained_run)
-from .paths import finished_run, require_file
 from .task import StTask
 from .vocab import CODES_FILE, DICT_FILE, TextEncoder
 
@@ -33,10 +32,9 @@ GCMVN_FILE = "gcmvn.npz"
 
 
 @dataclasses.dataclass
-class Config(RunConfig):
+class Config(DataRunConfig):
     task: Literal["asr", "nmt", "st"] = option("st", "asr: speech -> transcript; nmt: text -> text (the expert); "
                                                     "st: speech -> translation", required=True)
-    data_root: str = option("", "root of external inputs (fairseq checkpoints, dicts) given as relative paths")
     data: DataConfig = option(DataConfig, "manifests, batching, feature transforms")
     model: ModelConfig = option(ModelConfig, "architecture")
     criterion: CriterionConfig = option(CriterionConfig, "training criterion (and its expert)")

@@ -22,6 +22,9 @@ from ..tokenizers.dictionary import Dictionary
 CODES_FILE = "bpecodes"
 DICT_FILE = "dict.txt"          # the joined dictionary (fairseq-preprocess --joined-dictionary)
 LANG_DICT_FILE = "dict.{lang}.txt"  # the same dictionary under the names fairseq's translation task expects
+# metrics.json "references" of st-generate / st-eval / st-score runs of translation models: BLEU and chrF were
+# scored against the corpus's own raw text (and the logs' T- lines hold it), not references rebuilt from token ids
+RAW_REFERENCES = "raw"
 RAW_TEXT = "text/{split}.raw.{lang}"  # the corpus's untokenised text: what BLEU / chrF references are
 
 
