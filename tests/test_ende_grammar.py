@@ -5,10 +5,10 @@ import re
 
 import pytest
 
-from speechkd.data.synth.ende_clause import Adjunct, Clause
-from speechkd.data.synth.ende_grammar import Pair, generate_pairs
-from speechkd.data.synth.ende_lexicon import find_adjective, find_noun, find_time, find_verb
-from speechkd.data.synth.ende_morphology import NounPhrase, de_number, de_pp, de_present, en_number
+from speechkd.synth.ende_clause import Adjunct, Clause
+from speechkd.synth.ende_grammar import Pair, generate_pairs
+from speechkd.synth.ende_lexicon import find_adjective, find_noun, find_time, find_verb
+from speechkd.synth.ende_morphology import NounPhrase, de_number, de_pp, de_present, en_number
 
 
 def np(en: str, det: str = "def", adj: str | None = None, plural: bool = False, poss: str = "",
@@ -182,7 +182,7 @@ def test_output_does_not_depend_on_python_hash_seed():
     import os
     import subprocess
     import sys
-    code = ("from speechkd.data.synth.ende_grammar import generate_pairs as g; "
+    code = ("from speechkd.synth.ende_grammar import generate_pairs as g; "
             "print(repr(g(300, 4, 'read') + g(300, 4, 'talk')))")
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": str(h)}).stdout for h in (1, 2)}
@@ -190,7 +190,7 @@ def test_output_does_not_depend_on_python_hash_seed():
 
 
 def test_english_inflection_shared_by_both_grammars():
-    from speechkd.data.synth.english_inflection import present_participle, regular_past, third_singular
+    from speechkd.synth.english_inflection import present_participle, regular_past, third_singular
     assert [third_singular(v) for v in ("watch", "carry", "play", "go", "see")] == \
         ["watches", "carries", "plays", "goes", "sees"]
     assert [regular_past(v) for v in ("dance", "carry", "stop", "play", "walk")] == \

@@ -9,8 +9,8 @@ import soundfile as sf
 
 from speechkd.config import load_config
 from speechkd.data.manifests import read_s2t_tsv
-from speechkd.data.synth import st_corpus
-from speechkd.data.synth.st_corpus import (ST_COLUMNS, StCorpusSpec, TextParallelSpec, build_st_corpus,
+from speechkd.synth import st_corpus
+from speechkd.synth.st_corpus import (ST_COLUMNS, StCorpusSpec, TextParallelSpec, build_st_corpus,
                                            build_text_parallel)
 from speechkd.features.fbank import num_frames as n_fbank_frames
 from speechkd.errors import InputError

@@ -15,7 +15,7 @@ import pytest
 
 from speechkd import cli
 from speechkd.data.manifests import read_s2t_tsv
-from speechkd.data.synth.st_corpus import StCorpusSpec, TextParallelSpec, build_st_corpus, build_text_parallel
+from speechkd.synth.st_corpus import StCorpusSpec, TextParallelSpec, build_st_corpus, build_text_parallel
 
 pytestmark = pytest.mark.slow
 

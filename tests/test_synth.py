@@ -10,12 +10,12 @@ import pytest
 from speechkd.config import load_config
 from speechkd.data.audio import read_audio
 from speechkd.data.manifests import read_intent_dict, read_s2t_tsv, read_slu_csv
-from speechkd.data.synth import stage
-from speechkd.data.synth.fsc import FSC_INTENTS
+from speechkd.synth import stage
+from speechkd.synth.fsc import FSC_INTENTS
 from speechkd.features.fbank import num_frames as n_frames
-from speechkd.data.synth.smartlights import SMARTLIGHTS_INTENTS
-from speechkd.data.synth.speakers import ENGLISH_VOICES, VARIANTS, speaker_pool, split_speakers
-from speechkd.data.synth.tts import CHUNK_SIZE, Speaker, synthesize
+from speechkd.synth.smartlights import SMARTLIGHTS_INTENTS
+from speechkd.synth.speakers import ENGLISH_VOICES, VARIANTS, speaker_pool, split_speakers
+from speechkd.synth.tts import CHUNK_SIZE, Speaker, synthesize
 
 # 2 train speakers x 31 = 62 utterances: more than one TTS chunk, so workers=2 really runs in parallel
 TINY = ["corpora=[\"fsc\",\"smartlights\",\"read\"]",

@@ -16,7 +16,7 @@ from .errors import InputError
 
 # name -> (module, one-line help). Order = the order a pipeline runs them.
 STAGES: dict[str, tuple[str, str]] = {
-    "synth": ("speechkd.data.synth.stage", "generate the embedded corpora (TTS, grammars, far-field copy)"),
+    "synth": ("speechkd.synth.stage", "generate the embedded corpora (TTS, grammars, far-field copy)"),
     "slu-units": ("speechkd.slu.units_stage", "SLU: wav -> units (vq-wav2vec or k-means) + the seed's manifests"),
     "slu-mlm-pretrain": ("speechkd.slu.mlm_pretrain", "SLU: MLM pre-training of a small VQ-BERT / text RoBERTa"),
     "slu-text-finetune": ("speechkd.slu.text_finetune", "SLU: the text teacher (RoBERTa <s> -> Linear)"),

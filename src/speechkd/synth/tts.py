@@ -145,7 +145,7 @@ def _synth_one(args: tuple[str, Speaker, int]) -> np.ndarray:
 
 
 def _synth_chunk(jobs: list[TtsJob]) -> list[int]:
-    from ..audio import write_audio
+    from ..data.audio import write_audio
     lengths = []
     for job in jobs:
         wave = _render(job.text, job.speaker, job.seed)

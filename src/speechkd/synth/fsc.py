@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...config import option
+from ..config import option
 from . import slu_corpus
-from ...train.reproducibility import derive_seed
+from ..train.reproducibility import derive_seed
 from .speakers import speaker_splits
 
 LOCATIONS = ("bedroom", "kitchen", "washroom")

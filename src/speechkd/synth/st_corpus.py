@@ -14,13 +14,13 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...config import option
-from ...errors import InputError
-from ...fileio import write_json_atomic, write_text_atomic
-from ..manifests import S2T_COLUMNS, read_tsv, write_tsv
+from ..config import option
+from ..errors import InputError
+from ..fileio import write_json_atomic, write_text_atomic
+from ..data.manifests import S2T_COLUMNS, read_tsv, write_tsv
 from .ende_grammar import STYLE_NAMES, Pair, generate_pairs
-from ...features.fbank import num_frames
-from ...train.reproducibility import derive_seed
+from ..features.fbank import num_frames
+from ..train.reproducibility import derive_seed
 from .speakers import speaker_splits
 from .tts import SAMPLE_RATE, TtsJob, synthesize_to_wavs
 

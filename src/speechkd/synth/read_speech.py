@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ...config import option
-from ...fileio import write_text_atomic
-from ..manifests import write_tsv
+from ..config import option
+from ..fileio import write_text_atomic
+from ..data.manifests import write_tsv
 from . import read_lexicon as L
 from .fsc import FSC_INTENTS, fsc_phrase
-from ...features.fbank import num_frames
-from ...train.reproducibility import derive_seed
+from ..features.fbank import num_frames
+from ..train.reproducibility import derive_seed
 from .smartlights import SMARTLIGHTS_INTENTS, number_words, smartlights_phrase
 from .speakers import speaker_splits
 from .tts import TtsJob, synthesize_to_wavs

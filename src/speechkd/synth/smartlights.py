@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ...config import option
-from ..audio import read_audio, write_audio
+from ..config import option
+from ..data.audio import read_audio, write_audio
 from . import slu_corpus
 from .farfield import FarFieldParams, make_far_field
-from ...train.reproducibility import derive_seed
+from ..train.reproducibility import derive_seed
 from .speakers import speaker_splits
 
 SMARTLIGHTS_INTENTS: tuple[tuple[str, str, str], ...] = tuple(

@@ -11,8 +11,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ...train.reproducibility import derive_seed
-from ..manifests import SluExample, write_intent_dict, write_slu_csv
+from ..train.reproducibility import derive_seed
+from ..data.manifests import SluExample, write_intent_dict, write_slu_csv
 from .speakers import Speaker
 from .tts import SAMPLE_RATE, TtsJob, synthesize_to_wavs
 

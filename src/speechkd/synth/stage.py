@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from ...config import RunConfig, config_hash, option
-from ...fileio import write_json_atomic
-from ...runs import Run
+from ..config import RunConfig, config_hash, option
+from ..fileio import write_json_atomic
+from ..runs import Run
 from .fsc import FscSpec, build_fsc
 from .read_speech import ReadSpec, build_read
 from .smartlights import SmartLightsSpec, build_smartlights
