@@ -85,6 +85,19 @@ def test_committed_schemas_are_current(tmp_path):
             f"configs/schemas/{path.name} is stale: run `speechkd schema`"
 
 
+def test_stage_entry_modules_are_exactly_the_cli_stages():
+    """The modules in cli.STAGES, and no others, are stage entry points (a top-level Config and run(cfg));
+    every other module is a helper. Read from the source: importing every stage would load torch."""
+    import re
+    src = Path(cli.__file__).resolve().parent
+    entries = set()
+    for path in src.rglob("*.py"):
+        text = path.read_text()
+        if re.search(r"^def run\(", text, re.M) and re.search(r"^(class Config\b|Config = )", text, re.M):
+            entries.add(".".join(("speechkd", *path.relative_to(src).with_suffix("").parts)))
+    assert entries == {module for module, _ in cli.STAGES.values()}
+
+
 def test_atomic_files_get_normal_permissions(tmp_path):
     import os
     write_json_atomic(tmp_path / "p.json", {})

@@ -15,6 +15,13 @@ from .config import describe, json_schema, load_config, to_dict
 from .errors import InputError
 
 # name -> (module, one-line help). Order = the order a pipeline runs them.
+# The modules named here are the stage entry points, and the only ones: each defines Config and run(cfg)
+# (tests/test_runs_and_cli.py checks both ways). Every other module of a stage package is a helper of its stages:
+#   synth/   entry: stage           helpers: tts, speakers, farfield, the grammars and lexicons, the corpus writers
+#   slu/     entries: units_stage mlm_pretrain text_finetune pt_kd am_pretrain finetune infer
+#   st/      entries: prep train generate score evaluate synthetic
+#   tables/  entry: report          helpers: spec, render, plots
+#   preflight.py is a stage module at the top of the package.
 STAGES: dict[str, tuple[str, str]] = {
     "synth": ("speechkd.synth.stage", "generate the embedded corpora (TTS, grammars, far-field copy)"),
     "slu-units": ("speechkd.slu.units_stage", "SLU: wav -> units (vq-wav2vec or k-means) + the seed's manifests"),
