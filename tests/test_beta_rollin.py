@@ -9,12 +9,20 @@ import torch
 from torch.distributions import Categorical
 
 from speechkd.errors import InputError
-from speechkd.kd.beta import BetaSchedule, epoch_beta, exponential_beta, linear_beta, reverse_sigmoid_beta
+from speechkd.kd.beta import BetaSchedule, exponential_beta, linear_beta, reverse_sigmoid_beta
 from speechkd.kd.rollin import (
-    apply_rollin, draw_replaced_rows, mix_prefixes, rollin_max_len, shift_hypothesis,
+    apply_rollin, draw_replaced_rows, rollin_max_len, shift_hypothesis,
 )
 
 PAD, EOS = 1, 2
+
+
+def mix_prefixes(gold_prev, hyps, beta, generator, pad, eos):
+    """The draw and the mixed decoder input together (what the ImitKD criteria do, st/criteria): (prev, replaced).
+    β = 1 returns gold_prev unchanged; β = 0 replaces every row."""
+    replaced = draw_replaced_rows(gold_prev.size(0), beta, generator)
+    prev = apply_rollin(gold_prev, hyps, replaced, pad, eos)
+    return prev, replaced.to(gold_prev.device)
 
 
 # ---- β --------------------------------------------------------------------------------------------------------------
@@ -31,9 +39,7 @@ def test_other_schedules_hand_computed():
     assert linear_beta(100, 100, final=0.2) == pytest.approx(0.2)
     assert reverse_sigmoid_beta(50, 100) == 0.5
     assert reverse_sigmoid_beta(0, 100) == pytest.approx(1 / (1 + math.exp(-10)))
-    assert exponential_beta(10, 100, base=200, warmup=0.2) == 1.0       # t/N <= warmup
-    assert exponential_beta(60, 100, base=200, warmup=0.2) == pytest.approx(200 ** -0.4)
-    assert epoch_beta(1, 50) == pytest.approx(200 ** (-1 / 50)) and epoch_beta(50, 50) == pytest.approx(0.005)
+    assert exponential_beta(60, 100, base=200) == pytest.approx(200 ** -0.6)
 
 
 def test_beta_schedule_follows_updates_and_round_trips():
@@ -43,7 +49,6 @@ def test_beta_schedule_follows_updates_and_round_trips():
         sched.on_update(t, model=None)
     assert sched.beta == pytest.approx(200 ** (-3 / 30000))
     assert sched.on_update(20000, None) == pytest.approx(0.02924018, rel=1e-6)
-    assert sched.on_epoch_begin(3) == sched.beta  # per-update kind: epochs leave β alone
     restored = BetaSchedule(kind="exponential", total=30000)
     restored.load_state_dict(sched.state_dict())
     assert restored.beta == sched.beta
@@ -51,10 +56,9 @@ def test_beta_schedule_follows_updates_and_round_trips():
     assert BetaSchedule(kind="zeros").beta == 0.0 and BetaSchedule(kind="half").on_update(7) == 0.5
 
 
-def test_epoch_schedule_and_bad_kinds():
-    sched = BetaSchedule(kind="exponential_epoch", total=50)
-    assert sched.on_update(100) == 1.0            # updates do not move an epoch schedule
-    assert sched.on_epoch_begin(25) == pytest.approx(200 ** -0.5)
+def test_bad_kinds():
+    with pytest.raises(InputError, match="beta schedule kind"):
+        BetaSchedule(kind="exponential_epoch")    # the fork's epoch variant is not offered
     with pytest.raises(InputError, match="beta schedule kind"):
         BetaSchedule(kind="cosine")
     with pytest.raises(InputError, match="beta schedule total"):

@@ -15,8 +15,7 @@ from speechkd.errors import InputError
 from speechkd.kd.logit_kd import ft_kd, ft_kd_kl, ft_kd_l1, ft_kd_mse
 from speechkd.kd.representation_kd import cls_distance
 from speechkd.kd.sequence_losses import (
-    imitkd_full, imitkd_full_added_nll, imitkd_mixer, imitkd_mixer_nll, imitkd_optimal, label_smoothed_nll,
-    pad_mask_of, word_kd,
+    imitkd_full, imitkd_mixer, imitkd_mixer_nll, imitkd_optimal, label_smoothed_nll, word_kd,
 )
 
 PAD = 1
@@ -156,7 +155,7 @@ def test_expert_cross_entropy_matches_naive_and_coded(fn):
     logits, expert_logits, target = _batch(3)
     lprobs = F.log_softmax(logits, dim=-1)
     probs = F.softmax(expert_logits, dim=-1)
-    mask = pad_mask_of(target, PAD)
+    mask = target.eq(PAD)
     ours = fn(lprobs, probs, mask)
     assert ours.item() == pytest.approx(naive_cross_entropy(lprobs, probs, mask), rel=1e-5)
     # the authors' code: expert_out.masked_fill_(pad_mask.unsqueeze(-1), 0.0); -torch.sum(expert_out * lprobs)
@@ -171,7 +170,7 @@ def test_pad_mask_bug_masks_no_pad_and_zeroes_saturated_probabilities():
     probs = F.softmax(expert_logits, dim=-1)
     probs[0, 1] = 0.0
     probs[0, 1, 5] = 1.0  # a saturated expert position: prob exactly 1.0 == pad index 1
-    mask = pad_mask_of(target, PAD)
+    mask = target.eq(PAD)
     buggy = imitkd_full(lprobs, probs, mask, pad_mask_bug=True, pad_idx=PAD)
     # coded: pad_mask = expert_logits.eq(ignore_index); expert_logits.masked_fill_(pad_mask, 0.0)
     coded = -torch.sum(probs.clone().masked_fill_(probs.eq(PAD), 0.0) * lprobs)
@@ -190,7 +189,7 @@ def test_cross_entropy_ignores_bf16_autocast():
     logits, expert_logits, target = _batch(5, B=2, U=4, V=3000)
     lprobs = F.log_softmax(logits, dim=-1)
     probs = F.softmax(expert_logits, dim=-1)
-    mask = pad_mask_of(target, PAD)
+    mask = target.eq(PAD)
     ref = word_kd(lprobs, probs, mask)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         under_autocast = word_kd(lprobs, probs, mask)
@@ -218,7 +217,7 @@ def test_imitkd_optimal_hand_computed():
 def test_imitkd_optimal_matches_naive_for_logits_logprobs_and_probs():
     logits, expert_logits, target = _batch(6)
     lprobs = F.log_softmax(logits, dim=-1)
-    mask = pad_mask_of(target, PAD)
+    mask = target.eq(PAD)
     ref = naive_argmax_nll(lprobs, expert_logits, mask)
     for scores in (expert_logits, F.log_softmax(expert_logits, -1), F.softmax(expert_logits, -1)):
         assert imitkd_optimal(lprobs, scores, mask).item() == pytest.approx(ref, rel=1e-5)
@@ -234,7 +233,7 @@ def test_imitkd_mixer_matches_coded_and_naive(beta):
     logits_g, expert_g, target_g = _batch(8)
     lp_r, lp_g = F.log_softmax(logits_r, -1), F.log_softmax(logits_g, -1)
     p_g = F.softmax(expert_g, -1)
-    mask_r, mask_g = pad_mask_of(prev_r, PAD), pad_mask_of(target_g, PAD)
+    mask_r, mask_g = prev_r.eq(PAD), target_g.eq(PAD)
     ours = imitkd_mixer(lp_r, expert_r, mask_r, lp_g, p_g, mask_g, beta)
     # imitKD_mixer.py: -((1 - beta) * gathered.sum() + beta * (expert_out_all * lprobs_all).sum())
     gathered = lp_r.gather(-1, expert_r.argmax(-1, keepdim=True)).masked_fill_(mask_r.unsqueeze(-1), 0.0)
@@ -250,25 +249,10 @@ def test_imitkd_mixer_nll_matches_naive(beta):
     logits_r, expert_r, prev_r = _batch(9)
     logits_g, expert_g, target_g = _batch(10)
     lp_r, lp_g = F.log_softmax(logits_r, -1), F.log_softmax(logits_g, -1)
-    mask_r, mask_g = pad_mask_of(prev_r, PAD), pad_mask_of(target_g, PAD)
+    mask_r, mask_g = prev_r.eq(PAD), target_g.eq(PAD)
     ours = imitkd_mixer_nll(lp_r, expert_r, mask_r, lp_g, expert_g, mask_g, beta)
     naive = (1 - beta) * naive_argmax_nll(lp_r, expert_r, mask_r) + beta * naive_argmax_nll(lp_g, expert_g, mask_g)
     assert ours.item() == pytest.approx(naive, rel=1e-5)
-
-
-# ---- 0.9 CE + 0.1 NLL with the sign bug --------------------------------------------------------------------------
-def test_imitkd_full_added_nll_as_coded_and_fixed():
-    logits, expert_logits, target = _batch(11)
-    lprobs = F.log_softmax(logits, -1)
-    probs = F.softmax(expert_logits, -1)
-    prev_mask = pad_mask_of(target, PAD)
-    long_target = torch.cat([target, torch.full((3, 2), PAD)], dim=1)  # longer than the prefixes: truncated
-    coded_ce = -torch.sum(probs.clone().masked_fill_(probs.eq(PAD), 0.0) * lprobs)
-    nll = naive_argmax_nll(lprobs, F.one_hot(target, 7).float(), prev_mask)  # gold NLL, pad masked
-    ours = imitkd_full_added_nll(lprobs, probs, prev_mask, long_target, PAD)
-    assert ours.item() == pytest.approx(0.9 * coded_ce.item() - 0.1 * nll, rel=1e-5)
-    fixed = imitkd_full_added_nll(lprobs, probs, prev_mask, long_target, PAD, nll_sign_bug=False, pad_mask_bug=False)
-    assert fixed.item() == pytest.approx(0.9 * naive_cross_entropy(lprobs, probs, prev_mask) + 0.1 * nll, rel=1e-5)
 
 
 # ---- gradients ------------------------------------------------------------------------------------------------------
@@ -276,7 +260,7 @@ def test_gradient_reaches_only_the_student():
     logits, expert_logits, target = _batch(12)
     student = logits.clone().requires_grad_(True)
     expert = expert_logits.clone().requires_grad_(True)
-    mask = pad_mask_of(target, PAD)
+    mask = target.eq(PAD)
     lprobs = F.log_softmax(student, -1)
     probs = F.softmax(expert, -1)
     total = (word_kd(lprobs, probs, mask) + imitkd_full(lprobs, probs, mask, pad_mask_bug=True)

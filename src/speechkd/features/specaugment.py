@@ -13,7 +13,7 @@ when it is None (what fairseq's from_config_dict passes when the config has no m
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Mapping, TypeVar
 
 import numpy as np
@@ -65,10 +65,6 @@ class SpecAugment:
                 raise InputError(f"specaugment.{key}: unknown key (expected one of {', '.join(_CONFIG_KEYS)})")
             kwargs[_CONFIG_KEYS[key]] = value
         return cls(**kwargs)
-
-    def to_config_dict(self) -> dict[str, Any]:
-        names = {v: k for k, v in _CONFIG_KEYS.items()}
-        return {names[f.name]: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
 
     def __call__(self, spec: Spec, rng: Rng) -> Spec:
         if spec.ndim != 2:

@@ -78,13 +78,3 @@ def apply_rollin(gold_prev: Tensor, hyps: Sequence[Tensor | None], replaced: Ten
     for i, row in rows.items():
         out[i, :row.numel()] = row
     return out
-
-
-def mix_prefixes(gold_prev: Tensor, hyps: Sequence[Tensor | None], beta: float,
-                 generator: torch.Generator | None, pad: int, eos: int) -> tuple[Tensor, Tensor]:
-    """Draw which sentences get the student's roll-in and build the mixed decoder input.
-    Returns (prev (B, U'), replaced (B,) bool on gold_prev's device). β = 1 returns gold_prev unchanged; β = 0
-    replaces every row."""
-    replaced = draw_replaced_rows(gold_prev.size(0), beta, generator)
-    prev = apply_rollin(gold_prev, hyps, replaced, pad, eos)
-    return prev, replaced.to(gold_prev.device)

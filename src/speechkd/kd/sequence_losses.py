@@ -17,11 +17,6 @@ import torch
 from torch import Tensor
 
 
-def pad_mask_of(tokens: Tensor, pad: int) -> Tensor:
-    """(B, U) bool mask, True where `tokens` is the pad index (fairseq: `tokens.eq(pad)`)."""
-    return tokens.eq(pad)
-
-
 def label_smoothed_nll(lprobs: Tensor, target: Tensor, epsilon: float,
                        ignore_index: int | None = None) -> tuple[Tensor, Tensor]:
     """fairseq's `label_smoothed_nll_loss` (fairseq/criterions/label_smoothed_cross_entropy.py, fairseq >= 0.10.2,
@@ -96,7 +91,7 @@ def word_kd(lprobs_student: Tensor, expert_probs: Tensor, pad_mask: Tensor | Non
 def imitkd_full(lprobs_student: Tensor, expert_probs: Tensor, pad_mask: Tensor | None, *,
                 pad_mask_bug: bool = False, pad_idx: int = 1) -> Tensor:
     """ImitKD-full, imitKD_CE.py `imit_kd_loss`, criterion `imit_kd_CE` (the README's "ImitKD-full" rows):
-    -Σ_t Σ_v p_E(v | x_src, y_<t) · log p_S(v | audio, y_<t) on the MIXED prefixes (rollin.mix_prefixes), summed.
+    -Σ_t Σ_v p_E(v | x_src, y_<t) · log p_S(v | audio, y_<t) on the MIXED prefixes (rollin.apply_rollin), summed.
     pad_mask: pads of the mixed prev_output_tokens (`prev.eq(pad)`); the authors zero the expert probabilities
     there, which is the same sum. The last real position of a student roll-in is kept: there the expert can
     predict EOS.
@@ -153,22 +148,3 @@ def imitkd_mixer_nll(lprobs_rollin: Tensor, expert_scores_rollin: Tensor, rollin
     rollin = imitkd_optimal(lprobs_rollin, expert_scores_rollin, rollin_pad_mask)
     gold = imitkd_optimal(lprobs_gold, expert_scores_gold, gold_pad_mask)
     return (1.0 - beta) * rollin + beta * gold
-
-
-def imitkd_full_added_nll(lprobs_student: Tensor, expert_probs: Tensor, pad_mask: Tensor | None,
-                          target: Tensor, pad_idx: int, *, nll_weight: float = 0.1,
-                          nll_sign_bug: bool = True, pad_mask_bug: bool = True) -> Tensor:
-    """imitKD_CE_and_nll.py, criterion `imit_kd_CE_added_nll` (proof of concept):
-    (1 - w)·CE(expert, mixed prefixes) + w·NLL(gold target), w = 0.1. The NLL is taken on the mixed prefixes
-    against the gold target (truncated to the prefix length, as coded), pads of the target masked.
-
-    As coded (the defaults): `0.9 * -Σ p_E log p_S + -(1 - 0.9) * nll` SUBTRACTS the (positive) NLL
-    (nll_sign_bug=True; False adds it) and the CE uses the probabilities-vs-pad mask (pad_mask_bug=True, see
-    imitkd_full; False masks by `pad_mask`). The paper's numbers do NOT depend on either flag: this criterion is
-    not in any reported table.
-    """
-    ce = _expert_cross_entropy(lprobs_student, expert_probs, pad_mask, pad_mask_bug, pad_idx)
-    target = target[:, :lprobs_student.size(1)]  # as coded; a shorter target covers only its first positions
-    nll_loss, _ = label_smoothed_nll(lprobs_student[:, :target.size(1)], target, 0.0, ignore_index=pad_idx)
-    sign = -1.0 if nll_sign_bug else 1.0
-    return (1.0 - nll_weight) * ce + sign * nll_weight * nll_loss

@@ -25,9 +25,6 @@ class CorpusScore:
     signature: str     # e.g. "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"
     formatted: str     # sacreBLEU's score line, e.g. "BLEU = 53.73 83.3/60.0/50.0/33.3 (BP = 1.000 ...)"
 
-    def as_dict(self) -> dict:
-        return {"name": self.name, "score": self.score, "signature": self.signature, "formatted": self.formatted}
-
 
 def _prepare(hyps: Sequence[str], refs: Sequence[str], detok_lang: str | None,
              refs_raw: bool = False) -> tuple[list[str], list[str]]:

@@ -90,12 +90,6 @@ class Config(DataRunConfig):
 
 # ---------------------------------------------------------------------------------------- inputs
 
-@dataclasses.dataclass
-class _Utt:
-    wav: Path
-    out: str          # token file path relative to the output manifest's directory
-
-
 def _read_fsc_original(path: Path, root: Path) -> list[tuple[int, SluExample]]:
     """(line number, example) of FSC's data/<split>_data.csv: header ',path,speakerId,transcription,action,object,
     location'; wav paths relative to the FSC root."""

@@ -65,7 +65,6 @@ class CriterionContext:
     """What a criterion may use besides the student and the batch."""
     tgt_dict: Dictionary
     max_updates: int = 0                 # train.max_updates (T of the fork's β = 200^(-t/T))
-    max_epochs: int = 0
     expert: Expert | None = None
     asr: Any = None                      # a frozen Seq2SeqModel (needs_asr)
     asr_dict: Dictionary | None = None

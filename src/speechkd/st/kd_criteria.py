@@ -16,10 +16,10 @@ fairseq/fairseq/criterions/*.py; ast_paper.md §1.2-1.4). Registered in st/crite
 
 Common to all (the fork's behaviour): the expert is frozen and held by the task (st/expert.py); its targets are
 used for every row, gold target tokens never enter a KD loss; losses are sums, sample_size = gold target tokens
-(ntokens); validation is the gold NLL (Criterion.valid_loss). ImitKD roll-in (rollin.mix_prefixes semantics):
-per sentence, with probability 1 - β the gold prefix is replaced by the student's greedy hypothesis, decoded in
-eval mode under no_grad with max_len = min(cap, longest gold prefix - 1); β = 200^(-t/T) after every update
-(kd/beta.py), part of the resumable task state.
+(ntokens); validation is the gold NLL (Criterion.valid_loss). ImitKD roll-in (rollin.draw_replaced_rows and
+rollin.apply_rollin): per sentence, with probability 1 - β the gold prefix is replaced by the student's greedy
+hypothesis, decoded in eval mode under no_grad with max_len = min(cap, longest gold prefix - 1); β = 200^(-t/T)
+after every update (kd/beta.py), part of the resumable task state.
 
 Efficiency (PERFORMANCE.md): the replacement draw comes first and only the replaced rows are decoded, with the
 KV-cached batched greedy search (decode/search.py); the expert encoder runs once per batch and its decoder

@@ -134,7 +134,7 @@ def run(cfg: Config) -> dict:
         metrics["pretrained_encoder"] = load_pretrained_encoder(model, cfg.load_pretrained_encoder_from, cfg,
                                                                 cfg.data_root)
     crit_cls = criterion_class(cfg.criterion.name)
-    ctx = CriterionContext(tgt_dict=dictionary, max_updates=cfg.train.max_updates, max_epochs=cfg.train.max_epochs)
+    ctx = CriterionContext(tgt_dict=dictionary, max_updates=cfg.train.max_updates)
     helpers = []
     if crit_cls.needs_expert:
         ctx.expert = load_expert(cfg.criterion.expert, cfg, dictionary, cfg.data_root)

@@ -155,9 +155,6 @@ class UnitTokenizer:
         """Frames -> the vq-wav2vec text format: "a-b a-b ..." (one token per frame)."""
         return codes_to_tokens(self.encode(feats))
 
-    def tokens_from_wave(self, wave: np.ndarray, sample_rate: int = 16000) -> str:
-        return self.tokens(unit_features(wave, sample_rate, self.dim))
-
     # --- files --------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"codebooks": self.codebooks.clone(), "num_codes": self.num_codes, "groups": self.groups,

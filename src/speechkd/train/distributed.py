@@ -77,13 +77,6 @@ def _collective_device() -> torch.device:
         else torch.device("cpu")
 
 
-def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
-    """Sum `tensor` over all ranks, in place (returned for convenience)."""
-    if is_initialized():
-        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-    return tensor
-
-
 def all_reduce_floats(values: Sequence[float], op: str = "sum") -> list[float]:
     """Sum (or max) a list of Python floats over all ranks, in float64."""
     if not is_initialized():
