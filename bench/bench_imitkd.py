@@ -5,9 +5,9 @@ The standard batch: student s2t_transformer_s (31.07 M parameters with vocabular
 8 utterances x 400 frames x 80 features, 30 target tokens (29 + EOS); the expert a transformer-base (6 + 6
 layers, d 512, 8 heads, FFN 2048, vocabulary 8000) fed 25 source tokens; Adam. Steps, each timed from the
 criterion call to the end of optimizer.step():
-  nll          label-smoothed NLL (0.1) student step                       (st/criteria.py label_smoothed_nll)
+  nll          label-smoothed NLL (0.1) student step                       (st/criteria/nll.py label_smoothed_nll)
 Every step: loss / sample_size backward, gradient norm clipped to 10, Adam (0.9, 0.98) — the trainer's update.
-  word_kd      expert pass on the gold prefixes + student step              (st/kd_criteria.py word_kd)
+  word_kd      expert pass on the gold prefixes + student step              (st/criteria/kd.py word_kd)
   imitkd_full  β = 0: every sentence rolled in by the student's greedy search over 30 decoder steps (29 + the
                forced EOS), one expert pass on those prefixes + student step (the worst case: late in training);
                the roll-in encodes the audio in a separate eval-mode pass, as the fork does
@@ -47,10 +47,9 @@ def build(kind: str, device: str):
 
     from speechkd.models.s2t_transformer import S2TTransformerModel
     from speechkd.models.transformer_nmt import TransformerNMTModel
-    from speechkd.st.criteria import CRITERIA, CriterionConfig, CriterionContext
+    from speechkd.st.criteria import CRITERIA, CriterionConfig, CriterionContext, KDConfig
     from speechkd.st.data import collate_targets
     from speechkd.st.expert import Expert
-    from speechkd.st.kd_config import KDConfig
     from speechkd.tokenizers.dictionary import Dictionary
 
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""The ST pipeline's KD criteria (st/kd_criteria.py) and the frozen expert (st/expert.py) on tiny models.
+"""The ST pipeline's KD criteria (st/criteria/kd.py) and the frozen expert (st/expert.py) on tiny models.
 
 References are computed independently here: the student's greedy hypotheses with decode/search.greedy, the mixed
 prefixes with kd/rollin.apply_rollin, the losses with kd/sequence_losses (hand-checked in test_kd_losses.py).
@@ -24,10 +24,9 @@ from speechkd.models.s2t_transformer import S2TTransformerModel
 from speechkd.models.seq2seq import log_softmax_fp32
 from speechkd.models.transformer_nmt import TransformerNMTModel
 from speechkd.runs import Run
-from speechkd.st.criteria import CRITERIA, CriterionConfig, CriterionContext
+from speechkd.st.criteria import CRITERIA, CriterionConfig, CriterionContext, KDConfig
 from speechkd.st.data import collate_targets
 from speechkd.st.expert import Expert, ExpertConfig, load_expert, transform_source_tokens_into_expert_voc
-from speechkd.st.kd_config import KDConfig
 from speechkd.st.task import StTask
 from speechkd.st.vocab import TextEncoder
 from speechkd.tokenizers.bpe import BPE

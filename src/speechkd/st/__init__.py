@@ -3,7 +3,7 @@ IWSLT 2023; code HubReb/imitkd_ast, a fairseq fork). Thin stages wiring the shar
 
   st-prep       audio -> fbank80.zip + fairseq S2T TSVs with src_text; Moses text processing (prepare-rest.sh);
                 the expert's fastBPE codes and joined dict; BPE'd text for the NMT expert      (prep.py)
-  st-train      task asr | nmt | st, criterion from the registry in criteria.py                 (train.py)
+  st-train      task asr | nmt | st, criterion from the registry in criteria/                   (train.py)
   st-generate   beam search with checkpoint averaging -> hypotheses + fairseq-generate logs      (generate.py)
   st-score      detokenised sacreBLEU / chrF++ / TER (eval_script.sh), WER for ASR              (score.py)
   st-eval       st-generate + st-score on dev and test in one run (the table runs)              (evaluate.py)

@@ -3,7 +3,7 @@
 What fairseq-train does in the fork's README command: data from an st-prep run (S2T TSV + fbank80.zip, or the
 BPE'd text for the expert), batches by max_tokens, the model of `model.arch`, the encoder optionally initialised
 from an ASR checkpoint (--load-pretrained-encoder-from) and frozen for the first N updates
-(--encoder-freezing-updates), the criterion from st/criteria.py, validation NLL -> checkpoint_best.pt and
+(--encoder-freezing-updates), the criterion from st/criteria/, validation NLL -> checkpoint_best.pt and
 patience. The KD criteria's expert (criterion.expert) is loaded once, frozen, held by the task.
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The KD criteria of the ST pipeline, as the ImitKD-for-AST fork codes them (HubReb/imitkd_ast,
-fairseq/fairseq/criterions/*.py; ast_paper.md §1.2-1.4). Registered in st/criteria.py's registry:
+fairseq/fairseq/criterions/*.py; ast_paper.md §1.2-1.4). Registered in the package's registry (base.py):
 
   word_kd              kd_expert_copy.py (`kd`)                 WKD: expert distribution on gold prefixes
   imitkd_optimal       imitKD.py (`imit_kd`)                    NLL of the expert's argmax on mixed prefixes
@@ -36,22 +36,20 @@ import torch
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 
-from ..errors import InputError
-from ..kd import sequence_losses as losses
-from ..kd.beta import BetaSchedule
-from ..kd.rollin import apply_rollin, draw_replaced_rows, rollin_max_len
-from ..models.seq2seq import EncoderOut, Seq2SeqModel, log_softmax_fp32
-from ..train.distributed import unwrap
-from .criteria import Criterion, CriterionConfig, CriterionContext, LossOut, register
-from .kd_config import KDConfig
-
-UPDATE_TOTAL_KINDS = ("exponential", "linear", "reverse_sigmoid")
+from ...errors import InputError
+from ...kd import sequence_losses as losses
+from ...kd.beta import TOTAL_KINDS, BetaSchedule
+from ...kd.rollin import apply_rollin, draw_replaced_rows, rollin_max_len
+from ...models.seq2seq import EncoderOut, Seq2SeqModel, log_softmax_fp32
+from ...train.distributed import unwrap
+from .base import Criterion, CriterionContext, LossOut, register
+from .config import CriterionConfig, KDConfig
 
 
 def beta_schedule(kd: KDConfig, max_updates: int) -> BetaSchedule:
     """The fork's per-update β rule, T = criterion.kd.beta_total or train.max_updates."""
     total = kd.beta_total or max_updates
-    if kd.beta_schedule in UPDATE_TOTAL_KINDS and total <= 0:
+    if kd.beta_schedule in TOTAL_KINDS and total <= 0:
         raise InputError(f"criterion.kd.beta_schedule = {kd.beta_schedule} needs T: set train.max_updates "
                          "(the fork's --max-update) or criterion.kd.beta_total")
     return BetaSchedule(kind=kd.beta_schedule, total=max(total, 1), base=kd.beta_base, final=kd.beta_final)
@@ -70,7 +68,7 @@ def greedy_rows(model: Seq2SeqModel, src: Tensor, src_lengths: Tensor, rows: Ten
     no grad, EOS as the first decoder input, EOS forbidden at step 0 and forced at step max_len
     (decode/search.greedy_tokens, equal to beam search with beam 1). The model's train/eval mode is restored.
     `enc`: an encoder output of the whole batch to decode from instead of encoding the rows again."""
-    from ..decode.search import greedy_tokens
+    from ...decode.search import greedy_tokens
     was_training = model.training
     model.eval()
     try:
