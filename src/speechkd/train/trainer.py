@@ -1,7 +1,7 @@
 """The one trainer of every stage: gradient accumulation, DDP, bf16 autocast, clipping, schedules, validation,
 early stopping, checkpoints and exact resume.
 
-The task object supplies the data and the loss (see docs in Trainer). Update semantics are fairseq's: the
+The task object supplies the data and the loss (TrainTask). Update semantics are fairseq's: the
 summed loss of update_freq batches is back-propagated batch by batch (DDP syncs only on the last, via
 no_sync), then the gradient is scaled to sum_grad / total sample_size over all batches and all ranks.
 
@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import shutil
 import sys
-from typing import Any
+from typing import Any, Protocol, Sequence
 
 import torch
 
@@ -37,14 +37,34 @@ from .state import TrainState, averages
 LAST, BEST = "checkpoint_last.pt", "checkpoint_best.pt"
 
 
-class Trainer:
-    """task: train_batches(epoch, rank, world_size) -> list of this rank's batch specs ([] = dummy),
-    deterministic given the epoch; load_batch(spec) -> batch; loss(model, batch) -> (summed loss tensor,
-    sample_size, dict of logging sums), calling model(...) once so DDP sees the forward; validate(model) ->
-    dict of floats. Optional: set_device(device), on_update(num_updates, model), state_dict() and
-    load_state_dict(state) (weights_only-safe values). Logging sums are reported divided by sample_size."""
+class TrainTask(Protocol):
+    """What the Trainer needs of a task (a plain object, never an nn.Module).
 
-    def __init__(self, cfg: TrainConfig, run: Run, model: torch.nn.Module, task: Any):
+    Optional hooks, called when the task has them: set_device(device), on_update(num_updates, model) after every
+    optimizer update, state_dict() and load_state_dict(state) (weights_only-safe values, in every checkpoint)."""
+
+    def train_batches(self, epoch: int, rank: int, world_size: int) -> Sequence[Any]:
+        """This rank's batch specs of the epoch ([] = a dummy step), deterministic given the epoch."""
+        ...
+
+    def load_batch(self, spec: Any) -> dict:
+        """The batch of one spec (called in the loader's worker processes)."""
+        ...
+
+    def loss(self, model: Any, batch: dict) -> tuple[torch.Tensor, float, dict[str, float]]:
+        """(summed loss tensor, sample_size, dict of logging sums), calling model(...) once so that DDP sees the
+        forward. Logging sums are reported divided by sample_size."""
+        ...
+
+    def validate(self, model: Any) -> dict[str, float]:
+        """Validation metrics (rank 0 only, the unwrapped model in eval mode, under no_grad)."""
+        ...
+
+
+class Trainer:
+    """Trains `model` on `task` (TrainTask) under `cfg`, writing checkpoints and logs into `run`."""
+
+    def __init__(self, cfg: TrainConfig, run: Run, model: torch.nn.Module, task: TrainTask):
         if isinstance(task, torch.nn.Module):  # its state_dict() would put e.g. a KD expert into every checkpoint
             raise TypeError("the task must not be an nn.Module: hold modules (an expert) as attributes of a plain "
                             "object, and return only task state from state_dict()")
