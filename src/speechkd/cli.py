@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -46,12 +47,27 @@ def _stage_module(name: str):
     return importlib.import_module(STAGES[name][0])
 
 
+_JOINED_PROCESS_GROUP = False
+
+
 def _leave_process_group() -> None:
-    """Under torchrun: destroy the process group before the interpreter exits; left to exit, gloo's threads can
-    abort the process after the run has finished ("terminate called without an active exception")."""
+    """Under torchrun: destroy the process group once the run is over (all ranks there, or one failed)."""
+    global _JOINED_PROCESS_GROUP
     distributed = sys.modules.get("speechkd.train.distributed")
-    if distributed is not None:
+    if distributed is not None and distributed.is_initialized():
+        _JOINED_PROCESS_GROUP = True
         distributed.cleanup()
+
+
+def _exit_code(code: int) -> int:
+    """A process that joined a torchrun process group ends with os._exit once its outputs are flushed: left to
+    the interpreter's shutdown, the C++ threads of gloo can abort a finished run ("terminate called without an
+    active exception", exit -6) after its DONE was written. Every file of the run is closed by then."""
+    if _JOINED_PROCESS_GROUP:
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(code)
+    return code
 
 
 def _version() -> str:
@@ -112,6 +128,10 @@ def write_schemas(out: str | Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return _exit_code(_main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     try:
