@@ -150,32 +150,33 @@ def test_segment_reads_check_the_whole_file(tmp_path):
 
 
 def test_st_prep_mp3_only_for_the_corpus_that_ships_it(tmp_path):
-    """covost2 utterances (resample=True) may be mp3; an embedded/MuST-C one may not."""
+    """covost2 utterances (the reader sets allow_mp3 and resample) may be mp3; an embedded/MuST-C one may not."""
     clip = tmp_path / "c.mp3"
     write("MPEG_LAYER_III", fmt="MP3", sr=48000)(clip)
-    common_voice = corpora.Utterance("c", "train", "spk", "en", "de", str(clip), resample=True)
+    common_voice = corpora.Utterance("c", "train", "spk", "en", "de", str(clip), resample=True, allow_mp3=True)
     assert abs(len(corpora.load_audio(common_voice)) - 8000) < 2000
     with pytest.raises(InputError, match=r"c\.mp3: .*MP3/MPEG_LAYER_III .*not accepted"):
         corpora.load_audio(corpora.Utterance("c", "train", "spk", "en", "de", str(clip)))
 
 
-class _KmeansSource:
-    kmeans, stack, vq = object(), 2, None
+def _kmeans_source():
+    from speechkd.slu.unit_source import UnitSource
+    return UnitSource(kmeans=object(), stack=2)  # only the unit count is asked of it
 
 
 def test_slu_infer_refuses_too_long_utterances_by_name(tmp_path):
     path = tmp_path / "long.wav"
     # k-means units with stack 2: 50 units/s; max_positions 512 -> 511 units -> about 10.2 s
-    infer.check_length(path, np.zeros(10 * SR, np.float32), _KmeansSource(), 512)  # 499 units + <s>: fits
+    infer.check_length(path, np.zeros(10 * SR, np.float32), _kmeans_source(), 512)  # 499 units + <s>: fits
     with pytest.raises(InputError) as e:
-        infer.check_length(path, np.zeros(60 * SR, np.float32), _KmeansSource(), 512)
+        infer.check_length(path, np.zeros(60 * SR, np.float32), _kmeans_source(), 512)
     message = str(e.value)
     assert message.startswith(f"{path}: 60.0 s") and "at most 512 positions" in message and "10.2 s" in message
     with pytest.raises(InputError, match=r"short\.wav: 0\.0 s of audio is too short for one unit"):
-        infer.check_length(tmp_path / "short.wav", np.zeros(300, np.float32), _KmeansSource(), 512)
+        infer.check_length(tmp_path / "short.wav", np.zeros(300, np.float32), _kmeans_source(), 512)
 
 
-def test_unit_count_matches_vq_wav2vec_encode(monkeypatch):
+def test_unit_count_matches_vq_wav2vec_encode():
     import torch
 
     from speechkd.models.vq_wav2vec import VqWav2VecKmeans
@@ -183,10 +184,9 @@ def test_unit_count_matches_vq_wav2vec_encode(monkeypatch):
     vq = VqWav2VecKmeans(conv_feature_layers="[(8, 10, 5)] + [(8, 8, 4)] + [(8, 4, 2)] * 3", vq_vars=4)
     source = UnitSource(vq=vq)
     for n in (1234, 16001):
-        assert infer.unit_count(source, n) == len(vq.encode(torch.zeros(n))), n
-    monkeypatch.setattr(infer, "MAX_SAMPLES_PER_CHUNK", 700)  # encode splits into chunks: counted per chunk
-    for n in (2000, 2101):
-        assert infer.unit_count(source, n) == len(vq.encode(torch.zeros(n), max_size=700)), n
+        assert source.num_units(n) == len(vq.encode(torch.zeros(n))), n
+    for n in (2000, 2101):  # encode splits into chunks: counted per chunk
+        assert vq.num_frames(n, max_size=700) == len(vq.encode(torch.zeros(n), max_size=700)), n
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

@@ -46,10 +46,14 @@ _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _HELD: dict[str, tuple[int, int]] = {}  # lock file -> (pid, fd) of the run locks this process holds
 
 
-def check_plain_name(value: str, key: str) -> str:
+def is_plain_name(value: str) -> bool:
     """A run or profile name is one directory under runs_dir: letters, digits, '_', '-', '.', never '.' or '..'
     (so that `--set name=../../x` cannot write outside runs_dir)."""
-    if not _PLAIN_NAME.match(value) or value in (".", ".."):
+    return bool(_PLAIN_NAME.match(value)) and value not in (".", "..")
+
+
+def check_plain_name(value: str, key: str) -> str:
+    if not is_plain_name(value):
         raise InputError(f"{key}: {value!r} is not a plain directory name (expected letters, digits, '_', '-' "
                          f"and '.', not '.' or '..', no '/')")
     return value
@@ -59,7 +63,8 @@ class Run:
     def __init__(self, cfg: Any, stage: str):
         self.cfg, self.stage = cfg, stage
         self.name = check_plain_name(cfg.name or stage, "name")
-        self.dir = Path(cfg.runs_dir) / check_plain_name(cfg.profile, "profile") / self.name
+        check_plain_name(cfg.profile, "profile")
+        self.dir = run_dir(cfg, self.name)
         self.hash = config_hash(cfg)
 
     # paths
@@ -90,7 +95,7 @@ class Run:
         for one not finished: what the run is made from. A reference that is a file path is not a run."""
         state = {}
         for _, name in run_references(self.cfg):
-            if _PLAIN_NAME.match(name) and name not in (".", "..") and not name.endswith(".pt"):
+            if is_plain_name(name) and not name.endswith(".pt"):
                 done = self.dir.parent / name / "DONE"
                 state[name] = done.read_text(encoding="utf-8") if done.is_file() else ""
         return state
@@ -176,20 +181,12 @@ class Run:
             except (OSError, ValueError):
                 old_hash = None
             if old_hash != self.hash:
-                aside = self.dir.with_name(f"{self.dir.name}.stale-{(old_hash or 'unknown')[:8]}")
-                shutil.rmtree(aside, ignore_errors=True)
-                self.dir.rename(aside)
-                print(f"[{self.stage}] config changed: previous run moved to {aside}", file=sys.stderr)
-                self._lock()  # the lock went aside with the old directory: take the new one's
+                self._move_aside(f"stale-{(old_hash or 'unknown')[:8]}", "config changed")
         upstream = self.upstream_state()
         recorded = self.dir / UPSTREAM_FILE
         if recorded.exists() and _read_json_or_none(recorded) != upstream:
             # an upstream run was redone since this one started: retrain from scratch, do not resume or mix
-            aside = self.dir.with_name(f"{self.dir.name}.stale-upstream")
-            shutil.rmtree(aside, ignore_errors=True)
-            self.dir.rename(aside)
-            print(f"[{self.stage}] an upstream run changed: previous run moved to {aside}", file=sys.stderr)
-            self._lock()
+            self._move_aside("stale-upstream", "an upstream run changed")
         stale = remove_stale_temporaries(self.dir)  # we hold the lock: no other writer is mid-write here
         if stale:
             print(f"[{self.stage}] removed {len(stale)} temporary file(s) of an interrupted write: "
@@ -201,6 +198,14 @@ class Run:
         write_json_atomic(self.dir / "provenance.json", provenance())
         write_json_atomic(recorded, upstream)
         _drop_partial_last_line(self.log_path)
+
+    def _move_aside(self, suffix: str, why: str) -> None:
+        """Move a previous attempt that must not be resumed to <run>.<suffix> (never mixed with, never deleted)."""
+        aside = self.dir.with_name(f"{self.dir.name}.{suffix}")
+        shutil.rmtree(aside, ignore_errors=True)
+        self.dir.rename(aside)
+        print(f"[{self.stage}] {why}: previous run moved to {aside}", file=sys.stderr)
+        self._lock()  # the lock went aside with the old directory: take the new one's
 
     def log(self, record: dict) -> None:
         with open(self.log_path, "a", encoding="utf-8") as f:

@@ -226,14 +226,34 @@ class VqWav2VecKmeans(nn.Module):
         if wave.ndim != 1:
             raise ValueError(f"encode expects one 1-D wave, got shape {tuple(wave.shape)}")
         x = wave.unsqueeze(0)
-        div = 1
-        while x.size(-1) // div > max_size:
-            div += 1
-        return torch.cat([self(piece)[1].squeeze(0) for piece in x.chunk(div, dim=-1)], dim=0)
+        return torch.cat([self(piece)[1].squeeze(0) for piece in x.chunk(_chunks(x.size(-1), max_size), dim=-1)],
+                         dim=0)
+
+    def num_frames(self, n_samples: int, max_size: int = MAX_SAMPLES_PER_CHUNK) -> int:
+        """How many frames `encode` makes of `n_samples` samples, without running it: the conv stack's output
+        length over each piece torch.chunk cuts (pieces of ceil(n / div), the last one shorter)."""
+        div = _chunks(n_samples, max_size)
+        size = -(-n_samples // div)
+        pieces = [size] * (n_samples // size) + ([n_samples % size] if n_samples % size else [])
+        total = 0
+        for length in pieces:
+            for layer in self.feature_extractor.conv_layers:
+                conv = layer[0]
+                length = max(0, (length - conv.kernel_size[0]) // conv.stride[0] + 1)
+            total += length
+        return total
 
     def tokens(self, wave: torch.Tensor, max_size: int = MAX_SAMPLES_PER_CHUNK) -> str:
         """One utterance -> "a-b a-b ..." (the .src line format of vq-wav2vec_featurize.py)."""
         return " ".join("-".join(str(v) for v in row) for row in self.encode(wave, max_size).tolist())
+
+
+def _chunks(n_samples: int, max_size: int) -> int:
+    """The fewest pieces of at most max_size samples (vq-wav2vec_featurize.py's split)."""
+    div = 1
+    while n_samples // div > max_size:
+        div += 1
+    return div
 
 
 def _checkpoint_args(state: dict, path: str | os.PathLike) -> dict:

@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..config import option
 from ..data.manifests import SluExample, read_intent_dict, read_slu_csv
 from ..errors import InputError
 from ..fileio import read_text
@@ -130,7 +131,6 @@ def stratified_subset(labels: Sequence[int], fraction: float, seed: int) -> list
 
 def long_utterances_option():
     """The config field of the stages that read read speech into VQ-BERT (PT-KD, AM-PT)."""
-    from ..config import option
     return option("error", "read utterances with more units than VQ-BERT's max_positions (2048 = 20.5 s at "
                            "vq-wav2vec's 10 ms hop; LibriSpeech has utterances up to ~35 s): 'error' stops before "
                            "training, 'skip' leaves them out and counts them in metrics.json (as fairseq's "

@@ -17,8 +17,6 @@ import torch
 from ..config import DataRunConfig, option
 from ..data.audio import read_audio
 from ..errors import InputError
-from ..features.fbank import num_frames
-from ..models.vq_wav2vec import MAX_SAMPLES_PER_CHUNK
 from ..fileio import write_text_atomic
 from ..runs import Run, data_path, finished_run
 from .bundle import load_bundle
@@ -51,29 +49,10 @@ def wav_paths(cfg: Config) -> list[Path]:
     return paths
 
 
-def unit_count(source, n_samples: int) -> int:
-    """How many units `source.tokens` makes of `n_samples` samples, without running it: fbank frames // stack
-    for k-means; for vq-wav2vec its conv stack's output length over the chunks `encode` splits the wave into."""
-    if source.kmeans is not None:
-        return num_frames(n_samples) // source.stack
-    div = 1
-    while n_samples // div > MAX_SAMPLES_PER_CHUNK:
-        div += 1
-    size = -(-n_samples // div)  # torch.chunk: pieces of ceil(n / div), the last one shorter
-    pieces = [size] * (n_samples // size) + ([n_samples % size] if n_samples % size else [])
-    total = 0
-    for length in pieces:
-        for layer in source.vq.feature_extractor.conv_layers:
-            conv = layer[0]
-            length = max(0, (length - conv.kernel_size[0]) // conv.stride[0] + 1)
-        total += length
-    return total
-
-
 def check_length(path: Path, wave, source, max_positions: int) -> None:
     """Refuse an utterance whose `<s>` + units exceed VQ-BERT's learned positions, with its duration and the
     limit, or that is too short for a single unit, before any model work."""
-    positions = 1 + unit_count(source, len(wave))
+    positions = 1 + source.num_units(len(wave))
     if positions == 1:
         raise InputError(f"{path}: {len(wave) / SAMPLE_RATE:.1f} s of audio is too short for one unit "
                          f"({len(wave)} samples)")

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..features.fbank import num_frames
 from ..tokenizers.units import UnitTokenizer, codes_to_tokens, unit_features
 
 SOURCE_FILE = "units.json"
@@ -40,6 +41,12 @@ class UnitSource:
         if self.vq is not None:
             return codes_to_tokens(self.vq.encode(torch.from_numpy(wave).to(self.device)).cpu())
         return self.kmeans.tokens(stacked_features(wave, self.stack))
+
+    def num_units(self, n_samples: int) -> int:
+        """How many units `tokens` makes of `n_samples` samples, without running it."""
+        if self.vq is not None:
+            return self.vq.num_frames(n_samples)
+        return num_frames(n_samples) // self.stack
 
     def describe(self, vq_wav2vec_path: str = "") -> dict:
         return {"tokenizer": "kmeans" if self.kmeans is not None else "vq_wav2vec", "stack_frames": self.stack,

@@ -43,18 +43,19 @@ class Utterance:
     audio: str           # wav/flac/mp3 path
     offset: int = 0      # first sample of the segment
     num_samples: int = -1  # -1: to the end of the file
-    resample: bool = False  # the corpus ships another rate (Common Voice: 48 kHz mp3): resample to 16 kHz
+    resample: bool = False  # the corpus ships another rate (Common Voice: 48 kHz): resample to 16 kHz
+    allow_mp3: bool = False  # the corpus ships mp3 (Common Voice): decode it; elsewhere mp3 is refused
 
 
 def load_audio(utt: Utterance) -> np.ndarray:
     """The utterance's mono float32 samples at 16 kHz, checked as data/audio.py says (accepted formats, truncation,
     NaN/Inf, rate, channels). A segment (MuST-C) is read from its talk file with a partial read (soundfile
-    start/frames, as fairseq's get_waveform), never the whole talk. mp3 is accepted for the corpora read with
-    `resample` only: Common Voice (covost2), the one corpus that ships mp3 clips."""
+    start/frames, as fairseq's get_waveform), never the whole talk. mp3 is accepted where the corpus reader says
+    its corpus ships it (allow_mp3: Common Voice, for covost2)."""
     path = Path(utt.audio)
     segment = utt.num_samples >= 0 or utt.offset > 0
     try:
-        return read_audio(path, SAMPLE_RATE, resample=utt.resample, allow_mp3=utt.resample, start=utt.offset,
+        return read_audio(path, SAMPLE_RATE, resample=utt.resample, allow_mp3=utt.allow_mp3, start=utt.offset,
                           frames=utt.num_samples, resample_option=None)
     except InputError as e:
         if path.suffix.lower() == ".mp3":
@@ -185,7 +186,8 @@ def covost2(root: Path, splits: Sequence[str], tgt_lang: str = "de") -> dict[str
             # Common Voice ships 48 kHz mp3: resampled to 16 kHz on reading, as the authors' reduce_audio_q.sh
             # does with ffmpeg beforehand (a converted .wav next to the clip is read instead when present)
             utts.append(Utterance(row["path"].replace(".mp3", ""), split, cv["client_id"], cv["sentence"],
-                                  row["translation"], str(wav if wav.is_file() else clip), resample=True))
+                                  row["translation"], str(wav if wav.is_file() else clip), resample=True,
+                                  allow_mp3=True))
         out[split] = utts
     return out
 

@@ -29,22 +29,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
                     extra_safe_globals: Sequence[Any] = ()) -> dict:
     """torch.load(weights_only=True); InputError naming the file when it is missing, truncated, not a torch
     checkpoint, or holds objects outside the allowlist."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: checkpoint not found")
+    p = _existing(path)
     try:
         with torch.serialization.safe_globals([*SAFE_GLOBALS, *extra_safe_globals]):
             state = torch.load(p, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise InputError(f"{p}: not loadable with weights_only=True (corrupt, or holds pickled objects): "
-                         f"{first}") from None
+                         f"{_first_line(e)}") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(f"{p}: not a readable torch checkpoint ({first})") from None
-    if not isinstance(state, dict):
-        raise InputError(f"{p}: not a checkpoint (expected a dict, got {type(state).__name__})")
-    return state
+        raise InputError(f"{p}: not a readable torch checkpoint ({_first_line(e)})") from None
+    return _checkpoint_dict(p, state)
 
 
 def load_released_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
@@ -60,9 +54,7 @@ def load_released_checkpoint(path: str | os.PathLike, map_location: str | torch.
     load_checkpoint (weights_only, strict)."""
     from . import safe_unpickle
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: checkpoint not found")
+    p = _existing(path)
     try:
         try:
             with torch.serialization.safe_globals(safe_unpickle.RELEASED_SAFE_GLOBALS):
@@ -75,8 +67,22 @@ def load_released_checkpoint(path: str | os.PathLike, map_location: str | torch.
                          f"checkpoints are read without running code from them (nothing was executed)") from None
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, TypeError,
             AttributeError, KeyError, IndexError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise InputError(f"{p}: not a readable torch checkpoint ({first})") from None
+        raise InputError(f"{p}: not a readable torch checkpoint ({_first_line(e)})") from None
+    return _checkpoint_dict(p, state)
+
+
+def _existing(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: checkpoint not found")
+    return p
+
+
+def _first_line(e: Exception) -> str:
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def _checkpoint_dict(p: Path, state: Any) -> dict:
     if not isinstance(state, dict):
         raise InputError(f"{p}: not a checkpoint (expected a dict, got {type(state).__name__})")
     return state
