@@ -85,14 +85,19 @@ def _is_slu_header(fields: Sequence[str]) -> bool:
     return len(fields) >= 7 and [f.strip().lower() for f in fields[3:6]] == ["action", "object", "location"]
 
 
-def read_slu_csv_rows(path: str | Path) -> list[tuple[int, SluExample]]:
-    """(line number, example) of every row of a seed-format SLU CSV (see the module docstring)."""
+FSC_COLUMNS = ("index",) + tuple(FSC_HEADER.split(",")[1:])
+
+
+def read_slu_csv_rows(path: str | Path, fsc: bool = False) -> list[tuple[int, SluExample]]:
+    """(line number, example) of every row of a seed-format SLU CSV (see the module docstring); fsc=True: FSC's
+    own data/<split>_data.csv, whose header (FSC's column order) is then required."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: manifest not found")
     out = []
     fsc_order = False
-    reader = csv.reader(io.StringIO(read_text(path, "SLU manifest", sep=",", columns=SLU_COLUMNS)))
+    what, columns = ("FSC manifest", FSC_COLUMNS) if fsc else ("SLU manifest", SLU_COLUMNS)
+    reader = csv.reader(io.StringIO(read_text(path, what, sep=",", columns=columns)))
     for fields in reader:
         n = reader.line_num
         if not fields:
@@ -100,6 +105,8 @@ def read_slu_csv_rows(path: str | Path) -> list[tuple[int, SluExample]]:
         if not out and not fsc_order and ",".join(f.strip() for f in fields) == FSC_HEADER:
             fsc_order = True
             continue
+        if fsc and not fsc_order:
+            raise InputError(f"{path}:{n}: expected FSC's header {FSC_HEADER!r}")
         if not out and _is_slu_header(fields):
             continue
         if len(fields) < 7:

@@ -14,9 +14,7 @@ last, is what says they are complete.
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import multiprocessing
 import shutil
 import sys
@@ -29,10 +27,10 @@ import torch
 
 from ..data.audio import read_audio
 from ..data.librispeech import read_librispeech
-from ..data.manifests import (FSC_HEADER, SluExample, read_intent_dict, read_s2t_tsv, read_slu_csv_rows,
+from ..data.manifests import (SluExample, read_intent_dict, read_s2t_tsv, read_slu_csv_rows,
                               write_intent_dict, write_slu_csv)
 from ..errors import InputError
-from ..fileio import read_text, write_json_atomic, write_text_atomic
+from ..fileio import write_json_atomic, write_text_atomic
 from ..config import DataRunConfig, option
 from ..runs import Run, data_path, require_file
 from ..train.distributed import device as device_of
@@ -40,7 +38,6 @@ from ..tokenizers.units import UnitTokenizer, unit_dictionary
 from .corpus import READ_SPLITS, SLU_SPLITS
 from .unit_source import SOURCE_FILE, UnitSource, stacked_features
 
-FSC_COLUMNS = ("index",) + tuple(FSC_HEADER.split(",")[1:])
 
 
 @dataclasses.dataclass
@@ -91,23 +88,8 @@ class Config(DataRunConfig):
 # ---------------------------------------------------------------------------------------- inputs
 
 def _read_fsc_original(path: Path, root: Path) -> list[tuple[int, SluExample]]:
-    """(line number, example) of FSC's data/<split>_data.csv: header ',path,speakerId,transcription,action,object,
-    location'; wav paths relative to the FSC root."""
-    reader = csv.reader(io.StringIO(read_text(path, "FSC manifest", sep=",", columns=FSC_COLUMNS)))
-    rows = [(reader.line_num, r) for r in reader]
-    if not rows or ",".join(f.strip() for f in rows[0][1]) != FSC_HEADER:
-        raise InputError(f"{path}:1: expected FSC's header {FSC_HEADER!r}")
-    out = []
-    for n, r in rows[1:]:
-        if not r:
-            continue
-        if len(r) != 7:
-            raise InputError(f"{path}:{n}: {len(r)} fields, expected 7 ({FSC_HEADER})")
-        idx, wav, speaker, text, action, obj, loc = r
-        out.append((n, SluExample(idx, str(root / wav), speaker, action, obj, loc, text)))
-    if not out:
-        raise InputError(f"{path}: no utterances after the header line")
-    return out
+    """(line number, example) of FSC's data/<split>_data.csv; wav paths relative to the FSC root."""
+    return [(n, dataclasses.replace(e, path=str(root / e.path))) for n, e in read_slu_csv_rows(path, fsc=True)]
 
 
 def _check_rows(manifest: Path, rows: list[tuple[int, SluExample]], intents: Sequence[str], intent_source: str,
