@@ -17,7 +17,7 @@ from .errors import InputError
 
 # name -> (module, one-line help). Order = the order a pipeline runs them.
 # The modules named here are the stage entry points, and the only ones: each defines Config and run(cfg)
-# (tests/test_runs_and_cli.py checks both ways). Every other module of a stage package is a helper of its stages:
+# (tests/pipeline/test_runs_and_cli.py checks both ways). Every other module of a stage package is a helper of its stages:
 #   synth/   entry: stage           helpers: tts, speakers, farfield, the grammars and lexicons, the corpus writers
 #   slu/     entries: units_stage mlm_pretrain text_finetune pt_kd am_pretrain finetune infer
 #   st/      entries: prep train generate score evaluate synthetic

@@ -1,7 +1,7 @@
 """Synthetic speakers: an espeak-ng English voice (accent) x a variant (voice quality) x pitch x rate.
 
 Only voices and variants that exist in the espeak-ng data of the `espeakng-loader` wheel are listed: a
-misspelled variant is silently ignored by espeak, so tests/test_synth.py checks that every entry below
+misspelled variant is silently ignored by espeak, so tests/unit/test_synth.py checks that every entry below
 changes the waveform. Variants that clip at any volume (paul, iven, john) or are not human-like
 (whisper, croak, robosoft, ...) are left out.
 """

@@ -1,0 +1,1 @@
+"""Helpers shared by the unit, parity and pipeline tests (importable because tests/conftest.py sits beside this)."""
