@@ -16,30 +16,25 @@ from .config import describe, json_schema, load_config, to_dict
 from .errors import InputError
 
 # name -> (module, one-line help). Order = the order a pipeline runs them.
-# The modules named here are the stage entry points, and the only ones: each defines Config and run(cfg)
-# (tests/pipeline/test_runs_and_cli.py checks both ways). Every other module of a stage package is a helper of its stages:
-#   synth/   entry: stage           helpers: tts, speakers, farfield, the grammars and lexicons, the corpus writers
-#   slu/     entries: units_stage mlm_pretrain text_finetune pt_kd am_pretrain finetune infer
-#   st/      entries: prep train generate score evaluate synthetic
-#   tables/  entry: report          helpers: spec, render, plots
-#   preflight.py is a stage module at the top of the package.
+# Each command's module is stages/<command>.py, dashes as underscores: it defines Config and run(cfg).
+# No module outside stages/ defines both (tests/pipeline/test_runs_and_cli.py checks it both ways).
 STAGES: dict[str, tuple[str, str]] = {
-    "synth": ("speechkd.synth.stage", "generate the embedded corpora (TTS, grammars, far-field copy)"),
-    "slu-units": ("speechkd.slu.units_stage", "SLU: wav -> units (vq-wav2vec or k-means) + the seed's manifests"),
-    "slu-mlm-pretrain": ("speechkd.slu.mlm_pretrain", "SLU: MLM pre-training of a small VQ-BERT / text RoBERTa"),
-    "slu-text-finetune": ("speechkd.slu.text_finetune", "SLU: the text teacher (RoBERTa <s> -> Linear)"),
-    "slu-pt-kd": ("speechkd.slu.pt_kd", "SLU: PT-KD, VQ-BERT span MLM + <s> matched to the text RoBERTa's"),
-    "slu-am-pretrain": ("speechkd.slu.am_pretrain", "SLU: AM-PT, DS2 + character CTC on the frozen VQ-BERT"),
-    "slu-finetune": ("speechkd.slu.finetune", "SLU: VQ-BERT -> DS2 -> intent; FT-KD, AM-PT, DA, 10 % subset"),
-    "slu-infer": ("speechkd.slu.infer", "SLU: classify wav files with a saved slu-finetune run"),
-    "st-prep": ("speechkd.st.prep", "ST: fbank80.zip + S2T TSVs with src_text, Moses text, the expert's BPE"),
-    "st-train": ("speechkd.st.train", "ST: train ASR (asr), the NMT expert (nmt) or an ST student (st)"),
-    "st-generate": ("speechkd.st.generate", "ST: beam search (checkpoint averaging) -> hypotheses + fairseq logs"),
-    "st-score": ("speechkd.st.score", "ST: detokenised sacreBLEU / chrF++ / TER, or WER, of generated logs"),
-    "st-eval": ("speechkd.st.evaluate", "ST: st-generate + st-score on dev and test (the table runs)"),
-    "st-synthetic": ("speechkd.st.synthetic", "ST: ASR transcripts (+ expert translations) -> synthetic dataset"),
-    "report": ("speechkd.tables.report", "paper tables (Markdown, CSV, LaTeX), plots and report.md of a profile"),
-    "preflight": ("speechkd.preflight", "paper profile: check that every corpus and checkpoint is under data_root"),
+    "synth": ("speechkd.stages.synth", "generate the embedded corpora (TTS, grammars, far-field copy)"),
+    "slu-units": ("speechkd.stages.slu_units", "SLU: wav -> units (vq-wav2vec or k-means) + the seed's manifests"),
+    "slu-mlm-pretrain": ("speechkd.stages.slu_mlm_pretrain", "SLU: MLM pre-training of a small VQ-BERT / text RoBERTa"),
+    "slu-text-finetune": ("speechkd.stages.slu_text_finetune", "SLU: the text teacher (RoBERTa <s> -> Linear)"),
+    "slu-pt-kd": ("speechkd.stages.slu_pt_kd", "SLU: PT-KD, VQ-BERT span MLM + <s> matched to the text RoBERTa's"),
+    "slu-am-pretrain": ("speechkd.stages.slu_am_pretrain", "SLU: AM-PT, DS2 + character CTC on the frozen VQ-BERT"),
+    "slu-finetune": ("speechkd.stages.slu_finetune", "SLU: VQ-BERT -> DS2 -> intent; FT-KD, AM-PT, DA, 10 % subset"),
+    "slu-infer": ("speechkd.stages.slu_infer", "SLU: classify wav files with a saved slu-finetune run"),
+    "st-prep": ("speechkd.stages.st_prep", "ST: fbank80.zip + S2T TSVs with src_text, Moses text, the expert's BPE"),
+    "st-train": ("speechkd.stages.st_train", "ST: train ASR (asr), the NMT expert (nmt) or an ST student (st)"),
+    "st-generate": ("speechkd.stages.st_generate", "ST: beam search (checkpoint averaging) -> hypotheses + fairseq logs"),
+    "st-score": ("speechkd.stages.st_score", "ST: detokenised sacreBLEU / chrF++ / TER, or WER, of generated logs"),
+    "st-eval": ("speechkd.stages.st_eval", "ST: st-generate + st-score on dev and test (the table runs)"),
+    "st-synthetic": ("speechkd.stages.st_synthetic", "ST: ASR transcripts (+ expert translations) -> synthetic dataset"),
+    "report": ("speechkd.stages.report", "paper tables (Markdown, CSV, LaTeX), plots and report.md of a profile"),
+    "preflight": ("speechkd.stages.preflight", "paper profile: check that every corpus and checkpoint is under data_root"),
 }
 
 
@@ -142,7 +137,7 @@ def _main(argv: list[str] | None) -> int:
             from .pipeline import main as pipeline_main
             return pipeline_main(args)
         if args.command == "part":
-            from .preflight import shell_selection
+            from .stages.preflight import shell_selection
             print(shell_selection(args.name))
             return 0
         if args.command == "schema":

@@ -13,10 +13,10 @@ import torch
 from speechkd.config import load_config
 from speechkd.errors import InputError
 from speechkd.interop.fairseq_generate import read_generate_log
-from speechkd.st import score
+from speechkd.stages import st_score as score
 from speechkd.st.expert import ExpertConfig, load_expert
 from speechkd.st.data import TextDataset
-from speechkd.st.generate import GenerationConfig, decode_dataset, to_records, write_split_outputs
+from speechkd.stages.st_generate import GenerationConfig, decode_dataset, to_records, write_split_outputs
 from speechkd.st.models import checkpoint_paths, load_model_state
 from speechkd.tokenizers.dictionary import Dictionary
 from support.paths import FAIRSEQ_FIXTURES

@@ -16,7 +16,7 @@ import soundfile as sf
 from speechkd.data.audio import read_audio
 from speechkd.data.manifests import write_tsv
 from speechkd.errors import InputError
-from speechkd.slu import infer
+from speechkd.stages import slu_infer as infer
 from speechkd.st import corpora
 from support.paths import REPO
 

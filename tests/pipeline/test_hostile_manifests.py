@@ -20,9 +20,10 @@ import soundfile as sf
 from speechkd.config import load_config, read_json
 from speechkd.data.manifests import read_intent_dict, read_s2t_tsv, read_slu_csv, write_tsv
 from speechkd.errors import InputError
-from speechkd.st import corpora, prep
-from speechkd.slu import units_stage
-from speechkd.slu.units_stage import read_slu_corpus
+from speechkd.st import corpora
+from speechkd.stages import st_prep as prep
+from speechkd.stages import slu_units as units_stage
+from speechkd.stages.slu_units import read_slu_corpus
 from speechkd.tokenizers.dictionary import Dictionary
 
 SR = 16000

@@ -11,7 +11,7 @@ import typing
 from pathlib import Path
 
 from speechkd import cli
-from speechkd.preflight import load_manifest
+from speechkd.stages.preflight import load_manifest
 from support.paths import REPO
 
 ROOT = REPO

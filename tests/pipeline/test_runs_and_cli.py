@@ -87,7 +87,7 @@ def test_committed_schemas_are_current(tmp_path):
 
 
 def test_stage_entry_modules_are_exactly_the_cli_stages():
-    """The modules in cli.STAGES, and no others, are stage entry points (a top-level Config and run(cfg));
+    """The modules in cli.STAGES, stages/<command>.py, and no others, are stage entry points (a top-level Config and run(cfg));
     every other module is a helper. Read from the source: importing every stage would load torch."""
     import re
     src = Path(cli.__file__).resolve().parent
@@ -97,6 +97,7 @@ def test_stage_entry_modules_are_exactly_the_cli_stages():
         if re.search(r"^def run\(", text, re.M) and re.search(r"^(class Config\b|Config = )", text, re.M):
             entries.add(".".join(("speechkd", *path.relative_to(src).with_suffix("").parts)))
     assert entries == {module for module, _ in cli.STAGES.values()}
+    assert all(module == f"speechkd.stages.{name.replace('-', '_')}" for name, (module, _) in cli.STAGES.items())
 
 
 def test_atomic_files_get_normal_permissions(tmp_path):

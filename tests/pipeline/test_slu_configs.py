@@ -6,7 +6,8 @@ import pytest
 
 from support.pipeline_configs import PROFILES, configs, table_runs
 from speechkd.config import load_config
-from speechkd.slu import finetune, text_finetune
+from speechkd.stages import slu_finetune as finetune
+from speechkd.stages import slu_text_finetune as text_finetune
 
 
 @pytest.mark.parametrize("profile", PROFILES)

@@ -12,7 +12,7 @@ import pytest
 from speechkd import cli
 from speechkd.config import load_config
 from speechkd.data.manifests import read_intent_dict, read_slu_csv
-from speechkd.synth import stage as synth
+from speechkd.stages import synth
 from support.paths import REPO
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from speechkd import cli
-from speechkd.st import prep, train
+from speechkd.stages import st_prep as prep
+from speechkd.stages import st_train as train
 from support.st_corpora import write_embedded_corpus, write_parallel_text
 
 

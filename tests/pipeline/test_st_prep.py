@@ -14,7 +14,8 @@ from speechkd.data.manifests import read_s2t_tsv
 from speechkd.errors import InputError
 from speechkd.features.fbank import fbank
 from speechkd.features.store import read_features
-from speechkd.st import corpora, prep
+from speechkd.st import corpora
+from speechkd.stages import st_prep as prep
 from speechkd.tokenizers.bpe import BPE, read_codes
 from speechkd.tokenizers.dictionary import Dictionary
 from support.st_corpora import SR, _wave, write_embedded_corpus, write_parallel_text

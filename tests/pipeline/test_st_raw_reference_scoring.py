@@ -12,9 +12,11 @@ import torch
 from speechkd.config import load_config
 from speechkd.interop.fairseq_generate import read_generate_log
 from speechkd.runs import Run
-from speechkd.st import generate, prep, score
+from speechkd.stages import st_generate as generate
+from speechkd.stages import st_prep as prep
+from speechkd.stages import st_score as score
 from speechkd.st.data import TextDataset, raw_references
-from speechkd.st.generate import Decoded, to_records, write_split_outputs
+from speechkd.stages.st_generate import Decoded, to_records, write_split_outputs
 from speechkd.st.vocab import RAW_REFERENCES
 from speechkd.tokenizers.dictionary import Dictionary
 from speechkd.tokenizers.moses import detokenize

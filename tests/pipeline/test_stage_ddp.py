@@ -273,7 +273,7 @@ def test_st_train_nmt_under_torchrun(runs):
 
 def test_pt_kd_single_forward_gives_extract_features_and_lm_logits():
     """PT-KD takes features and LM logits from one model(...) call (DDP); they are what the two calls gave."""
-    from speechkd.slu.pt_kd import mlm_logits_and_features
+    from speechkd.stages.slu_pt_kd import mlm_logits_and_features
     torch.manual_seed(0)
     model = RobertaModel(RobertaConfig(**ARCH), 30, 1).eval()
     source = torch.randint(4, 30, (3, 9))

@@ -7,7 +7,7 @@ import numpy as np
 import soundfile as sf
 
 from speechkd.data.manifests import write_tsv
-from speechkd.st import prep
+from speechkd.stages import st_prep as prep
 
 SR = 16000
 

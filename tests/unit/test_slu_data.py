@@ -11,7 +11,7 @@ import torch
 from speechkd.errors import InputError
 from speechkd.slu.corpus import encode_units, read_pair_manifest, read_slu_split, stratified_subset
 from speechkd.slu.text import WordTextEncoder, build_word_dictionary, encode_for_finetuning, encode_for_pt_kd, words
-from speechkd.slu.units_stage import read_slu_corpus
+from speechkd.stages.slu_units import read_slu_corpus
 from speechkd.slu.unit_source import stacked_features
 from speechkd.tokenizers.dictionary import Dictionary
 

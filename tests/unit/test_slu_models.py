@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from speechkd.config import load_config
 from speechkd.models.roberta import RobertaConfig, RobertaModel, TextClassifier
-from speechkd.slu import finetune
+from speechkd.stages import slu_finetune as finetune
 from speechkd.slu.bundle import load_bundle, save_bundle
 from speechkd.slu.corpus import SluSplit
 from speechkd.slu.encoders import LoadedRoberta, RobertaRef, load_roberta, save_roberta

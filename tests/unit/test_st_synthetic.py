@@ -11,8 +11,8 @@ import pytest
 from speechkd.config import load_config
 from speechkd.data.manifests import read_s2t_tsv, write_tsv
 from speechkd.errors import InputError
-from speechkd.st import synthetic
-from speechkd.st.prep import ST_COLUMNS
+from speechkd.stages import st_synthetic as synthetic
+from speechkd.stages.st_prep import ST_COLUMNS
 
 ROWS = [("u0", "the cat sleeps .", "die Katze schläft ."), ("u1", "a dog barks .", "ein Hund bellt ."),
         ("u2", "no  log  line .", "keine Zeile .")]

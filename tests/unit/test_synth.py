@@ -10,7 +10,7 @@ import pytest
 from speechkd.config import load_config
 from speechkd.data.audio import read_audio
 from speechkd.data.manifests import read_intent_dict, read_s2t_tsv, read_slu_csv
-from speechkd.synth import stage
+from speechkd.stages import synth as stage
 from speechkd.synth.fsc import FSC_INTENTS
 from speechkd.features.fbank import num_frames as n_frames
 from speechkd.synth.smartlights import SMARTLIGHTS_INTENTS

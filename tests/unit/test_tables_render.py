@@ -9,7 +9,7 @@ import pytest
 
 from speechkd import cli
 from speechkd.errors import InputError
-from speechkd.tables.report import Config, run
+from speechkd.stages.report import Config, run
 from speechkd.tables.spec import TABLES_DIR
 
 SIGNATURE = "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0"

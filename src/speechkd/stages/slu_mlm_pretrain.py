@@ -28,10 +28,10 @@ from ..tokenizers.units import UnitTokenizer
 from ..train.config import TrainConfig
 from ..train.trainer import Trainer
 from ..train.reproducibility import derive_seed, seed_everything, seeded
-from .batching import BatchConfig, batch_rng, eval_batches, load_best_weights, pad, train_sampler
-from .corpus import encode_units, read_pair_manifest
-from .encoders import save_roberta
-from .text import WordTextEncoder, build_word_dictionary
+from ..slu.batching import BatchConfig, batch_rng, eval_batches, load_best_weights, pad, train_sampler
+from ..slu.corpus import encode_units, read_pair_manifest
+from ..slu.encoders import save_roberta
+from ..slu.text import WordTextEncoder, build_word_dictionary
 
 SMALL_ROBERTA = RobertaConfig(layers=2, embed_dim=128, heads=2, ffn_dim=512, max_positions=1024)
 

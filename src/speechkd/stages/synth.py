@@ -24,10 +24,10 @@ from typing import Callable
 from ..config import RunConfig, config_hash, option
 from ..fileio import write_json_atomic
 from ..runs import Run
-from .fsc import FscSpec, build_fsc
-from .read_speech import ReadSpec, build_read
-from .smartlights import SmartLightsSpec, build_smartlights
-from .st_corpus import StCorpusSpec, TextParallelSpec, build_st_corpus, build_text_parallel
+from ..synth.fsc import FscSpec, build_fsc
+from ..synth.read_speech import ReadSpec, build_read
+from ..synth.smartlights import SmartLightsSpec, build_smartlights
+from ..synth.st_corpus import StCorpusSpec, TextParallelSpec, build_st_corpus, build_text_parallel
 
 # bump when a generator changes its output for the same config, so old corpora are regenerated
 GENERATOR_VERSION = 3

@@ -42,8 +42,8 @@ from ..runs import Run, data_path, finished_run, require_file
 from ..tokenizers import moses
 from ..tokenizers.bpe import BPE, learn_bpe, read_codes, write_codes
 from ..tokenizers.dictionary import Dictionary
-from .corpora import DEFAULT_SPLITS, READERS, Utterance, load_audio
-from .vocab import CODES_FILE, DICT_FILE, LANG_DICT_FILE, RAW_TEXT
+from ..st.corpora import DEFAULT_SPLITS, READERS, Utterance, load_audio
+from ..st.vocab import CODES_FILE, DICT_FILE, LANG_DICT_FILE, RAW_TEXT
 
 ST_COLUMNS = ("id", "audio", "n_frames", "tgt_text", "speaker", "src_text")
 FEATURE_ZIP = "fbank80.zip"

@@ -22,7 +22,7 @@ from ..config import DataRunConfig, option
 from ..errors import InputError
 from ..interop.fairseq_generate import read_generate_log, references_and_hypotheses
 from ..runs import Run, data_path, finished_run, require_file, run_config
-from .vocab import RAW_REFERENCES
+from ..st.vocab import RAW_REFERENCES
 
 
 def score_translation(raw_refs: Sequence[str], hyps: Sequence[str], lang: str = "de") -> dict:

@@ -19,8 +19,8 @@ from ..data.audio import read_audio
 from ..errors import InputError
 from ..fileio import write_text_atomic
 from ..runs import Run, data_path, finished_run
-from .bundle import load_bundle
-from .corpus import encode_units
+from ..slu.bundle import load_bundle
+from ..slu.corpus import encode_units
 
 SAMPLE_RATE = 16000
 

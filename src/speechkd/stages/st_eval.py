@@ -14,8 +14,8 @@ import dataclasses
 import time
 
 from ..config import RunConfig, option
-from .generate import GenerationConfig, generate_split, open_decoding_run, reference_kind
-from .score import prefixed, score_asr, score_translation
+from .st_generate import GenerationConfig, generate_split, open_decoding_run, reference_kind
+from .st_score import prefixed, score_asr, score_translation
 
 
 @dataclasses.dataclass

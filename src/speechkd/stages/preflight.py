@@ -17,10 +17,10 @@ import shlex
 from pathlib import Path
 from typing import Any, Literal
 
-from .config import option
-from .errors import InputError
-from .fileio import sha256_file
-from .runs import REPO_ROOT
+from ..config import option
+from ..errors import InputError
+from ..fileio import sha256_file
+from ..runs import REPO_ROOT
 
 DEFAULT_MANIFEST = "manifests/paper_inputs.json"  # relative to the repository, so the schema is machine-independent
 DOWNLOADS_DIR = "downloads"

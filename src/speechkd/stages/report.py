@@ -14,9 +14,9 @@ from pathlib import Path
 from ..config import option
 from ..fileio import write_text_atomic
 from ..runs import provenance
-from . import plots
-from .render import TableResult, collect, fmt, to_csv, to_latex, to_markdown
-from .spec import TABLES_DIR, all_table_specs
+from ..tables import plots
+from ..tables.render import TableResult, collect, fmt, to_csv, to_latex, to_markdown
+from ..tables.spec import TABLES_DIR, all_table_specs
 
 EMBEDDED_CAVEAT = ("**Synthetic data.** The embedded profile trains and tests on stand-in corpora the project "
                    "generates itself (espeak-ng speech, grammar text): its numbers are not comparable with the "

@@ -36,15 +36,15 @@ from ..runs import Run, data_path, finished_run, require_file, run_dir
 from ..train.config import TrainConfig
 from ..train.reproducibility import seed_everything
 from ..train.trainer import Trainer
-from .batching import BatchConfig, batch_rng, eval_batches, pad, train_sampler
-from .bundle import save_bundle
-from .corpus import SLU_SPLITS, SluSplit, encode_units, read_intents, read_slu_split, stratified_subset
-from .encoders import RobertaRef, load_roberta
-from .feature_cache import cached_features
-from .speech_model import Ds2Config, SpeechIntentModel, load_am_into
-from .teacher import load_teacher
-from .text import encode_for_finetuning
-from .text_finetune import evaluate, score_best_epoch
+from ..slu.batching import BatchConfig, batch_rng, eval_batches, pad, train_sampler
+from ..slu.bundle import save_bundle
+from ..slu.corpus import SLU_SPLITS, SluSplit, encode_units, read_intents, read_slu_split, stratified_subset
+from ..slu.encoders import RobertaRef, load_roberta
+from ..slu.feature_cache import cached_features
+from ..slu.speech_model import Ds2Config, SpeechIntentModel, load_am_into
+from ..slu.teacher import load_teacher
+from ..slu.text import encode_for_finetuning
+from .slu_text_finetune import evaluate, score_best_epoch
 
 PAPER_TRAIN = TrainConfig(optimizer="adam", lr=1e-4, betas=[0.9, 0.999], eps=1e-6, weight_decay=0.01,
                           scheduler="exponential", lr_decay=1 / 1.05, min_lr=1e-8, max_epochs=100,

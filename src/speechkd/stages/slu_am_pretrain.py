@@ -29,11 +29,11 @@ from ..train.config import TrainConfig
 from ..train.reproducibility import seed_everything
 from ..train.trainer import Trainer
 from ..data.batching import collate_features
-from .batching import BatchConfig, eval_batches, load_best_weights, pad, train_sampler
-from .corpus import long_utterances_option, read_pair_manifest, unit_sequences
-from .encoders import RobertaRef, load_roberta
-from .feature_cache import cached_features
-from .speech_model import AcousticModel, Ds2Config, save_am_package
+from ..slu.batching import BatchConfig, eval_batches, load_best_weights, pad, train_sampler
+from ..slu.corpus import long_utterances_option, read_pair_manifest, unit_sequences
+from ..slu.encoders import RobertaRef, load_roberta
+from ..slu.feature_cache import cached_features
+from ..slu.speech_model import AcousticModel, Ds2Config, save_am_package
 
 PAPER_TRAIN = TrainConfig(optimizer="sgd_nesterov", lr=1e-4, momentum=0.9, weight_decay=1e-5,
                           scheduler="exponential", lr_decay=1 / 1.05, min_lr=0.0, max_epochs=100,

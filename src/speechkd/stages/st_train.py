@@ -20,13 +20,13 @@ from ..tokenizers.dictionary import Dictionary
 from ..train.config import TrainConfig
 from ..train.reproducibility import seed_everything
 from ..train.trainer import Trainer
-from .criteria import CriterionConfig, CriterionContext, criterion_class
-from .data import DataConfig, SpeechDataset, TextDataset, resolve_source, resolve_target_field
-from .expert import Expert, check_expert_inputs, load_expert
-from .models import (ModelConfig, build_model, freezing_supported, load_pretrained_encoder, num_parameters,
+from ..st.criteria import CriterionConfig, CriterionContext, criterion_class
+from ..st.data import DataConfig, SpeechDataset, TextDataset, resolve_source, resolve_target_field
+from ..st.expert import Expert, check_expert_inputs, load_expert
+from ..st.models import (ModelConfig, build_model, freezing_supported, load_pretrained_encoder, num_parameters,
                      pretrained_encoder_path, trained_run)
-from .task import StTask
-from .vocab import CODES_FILE, DICT_FILE, TextEncoder
+from ..st.task import StTask
+from ..st.vocab import CODES_FILE, DICT_FILE, TextEncoder
 
 GCMVN_FILE = "gcmvn.npz"
 
@@ -141,7 +141,7 @@ def run(cfg: Config) -> dict:
         helpers.append(ctx.expert)
         metrics["expert"] = ctx.expert.description
     if crit_cls.needs_asr:
-        from .models import load_trained_model
+        from ..st.models import load_trained_model
         asr = load_trained_model(cfg, cfg.criterion.asr_run, "criterion.asr_run")
         asr.model.requires_grad_(False)
         ctx.asr, ctx.asr_dict = asr.model, asr.dictionary

@@ -35,8 +35,8 @@ from ..config import DataRunConfig, option
 from ..runs import Run, data_path, require_file
 from ..train.distributed import device as device_of
 from ..tokenizers.units import UnitTokenizer, unit_dictionary
-from .corpus import READ_SPLITS, SLU_SPLITS
-from .unit_source import SOURCE_FILE, UnitSource, stacked_features
+from ..slu.corpus import READ_SPLITS, SLU_SPLITS
+from ..slu.unit_source import SOURCE_FILE, UnitSource, stacked_features
 
 
 

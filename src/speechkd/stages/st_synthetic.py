@@ -25,13 +25,13 @@ from ..errors import InputError
 from ..fileio import write_text_atomic
 from ..interop.fairseq_generate import reference_to_hypothesis, references_and_hypotheses
 from ..runs import Run, data_path, finished_run, require_file
-from .data import TextDataset, raw_references
-from .generate import (GenerationConfig, decode_dataset, generate_split, model_data, pick_device, to_records,
+from ..st.data import TextDataset, raw_references
+from .st_generate import (GenerationConfig, decode_dataset, generate_split, model_data, pick_device, to_records,
                        write_split_outputs)
-from .models import load_trained_model, trained_run
-from .prep import ST_COLUMNS
-from .score import score_asr, score_translation
-from .vocab import CODES_FILE, DICT_FILE, TextEncoder
+from ..st.models import load_trained_model, trained_run
+from .st_prep import ST_COLUMNS
+from .st_score import score_asr, score_translation
+from ..st.vocab import CODES_FILE, DICT_FILE, TextEncoder
 
 
 @dataclasses.dataclass

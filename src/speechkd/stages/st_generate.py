@@ -36,10 +36,10 @@ from ..interop.fairseq_generate import (GenerateHypothesis, GenerateRecord, sacr
 from ..runs import Run, finished_run, require_file
 from ..tokenizers.dictionary import Dictionary
 from ..train.batches import to_device
-from .data import (DataConfig, SpeechDataset, TextDataset, raw_references, resolve_source,
+from ..st.data import (DataConfig, SpeechDataset, TextDataset, raw_references, resolve_source,
                    resolve_target_field)
-from .models import TrainedModel, load_trained_model, trained_run
-from .vocab import CODES_FILE, DICT_FILE, RAW_REFERENCES, TextEncoder
+from ..st.models import TrainedModel, load_trained_model, trained_run
+from ..st.vocab import CODES_FILE, DICT_FILE, RAW_REFERENCES, TextEncoder
 
 
 @dataclasses.dataclass

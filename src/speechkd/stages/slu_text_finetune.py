@@ -21,11 +21,11 @@ from ..runs import Run, data_path, finished_run
 from ..train.config import TrainConfig
 from ..train.reproducibility import seed_everything
 from ..train.trainer import Trainer
-from .batching import BatchConfig, eval_batches, load_best_weights, pad, train_sampler
-from .corpus import SLU_SPLITS, read_intents, read_slu_split
-from .encoders import RobertaRef, load_roberta
-from .teacher import save_teacher
-from .text import encode_for_finetuning
+from ..slu.batching import BatchConfig, eval_batches, load_best_weights, pad, train_sampler
+from ..slu.corpus import SLU_SPLITS, read_intents, read_slu_split
+from ..slu.encoders import RobertaRef, load_roberta
+from ..slu.teacher import save_teacher
+from ..slu.text import encode_for_finetuning
 
 PAPER_TRAIN = TrainConfig(optimizer="adam", lr=1e-5, betas=[0.9, 0.999], eps=1e-6, weight_decay=0.01,
                           scheduler="exponential", lr_decay=1 / 1.1, min_lr=1e-8, max_epochs=100,
