@@ -78,10 +78,10 @@ def test_vocab_limit_decomposes_unknown_pieces():
 def test_round_trip_and_cache():
     lines = ["the lowest newer wider", "lower new low", "wider and wider"]
     bpe = BPE(learn_bpe(lines, 12))
-    encoded = bpe.apply_lines(lines)
+    encoded = [bpe.apply(line) for line in lines]
     assert [remove_bpe(e) for e in encoded] == lines
     assert bpe.decode(encoded[0]) == lines[0]
-    assert "wider" in bpe._cache and bpe.apply_lines(lines) == encoded
+    assert "wider" in bpe._cache and [bpe.apply(line) for line in lines] == encoded
 
 
 def test_codes_file_round_trip(tmp_path):
@@ -123,13 +123,13 @@ def _fixture(name):
 def test_parity_with_fastbpe_output():
     lines, expected = _fixture("input.txt"), _fixture("expected.txt")
     bpe = BPE.from_codes(FIXTURE / "codes")
-    assert bpe.apply_lines(lines) == expected
+    assert [bpe.apply(line) for line in lines] == expected
 
 
 def test_parity_with_fastbpe_output_limited_to_vocab():
     lines, expected = _fixture("input.txt"), _fixture("expected_vocab.txt")
     bpe = BPE.from_codes(FIXTURE / "codes", FIXTURE / "vocab.txt")
-    assert bpe.apply_lines(lines) == expected
+    assert [bpe.apply(line) for line in lines] == expected
 
 
 def test_parity_with_fastbpe_on_the_nmt_fixture_codes():
@@ -138,5 +138,5 @@ def test_parity_with_fastbpe_on_the_nmt_fixture_codes():
         pytest.skip(f"no fastBPE reference {ref_path} (written with the fairseq fixtures)")
     ref = json.loads(ref_path.read_text(encoding="utf-8"))
     bpe = BPE.from_codes(ref_path.parent / ref["codes"])
-    assert bpe.apply_lines(ref["raw"]) == ref["bpe"]
+    assert [bpe.apply(line) for line in ref["raw"]] == ref["bpe"]
     assert [remove_bpe(b, ref["bpe_symbol"]) for b in ref["bpe"]] == ref["raw"]

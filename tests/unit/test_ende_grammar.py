@@ -7,9 +7,25 @@ import pytest
 
 from speechkd.synth.ende_clause import Adjunct, Clause
 from speechkd.synth.ende_grammar import Pair, generate_pairs
-from speechkd.synth.ende_lexicon import find_adjective, find_noun, find_time, find_verb
+from speechkd.synth.ende_lexicon import ADJECTIVES, NOUNS, TIME_ADVERBS, VERBS
 from speechkd.synth.ende_morphology import NounPhrase, de_number, de_pp, de_present, en_number
 
+
+
+def find_noun(en):
+    return next(n for nouns in NOUNS.values() for n in nouns if n.en == en)
+
+
+def find_adjective(en):
+    return next(a for a in ADJECTIVES if a.en == en)
+
+
+def find_verb(de_inf):
+    return next(v for v in VERBS if v.de_inf == de_inf)
+
+
+def find_time(en):
+    return next(t for t in TIME_ADVERBS if t.en == en)
 
 def np(en: str, det: str = "def", adj: str | None = None, plural: bool = False, poss: str = "",
        count: int = 0) -> NounPhrase:

@@ -6,13 +6,18 @@ import pytest
 import torch
 from torch import nn
 
-from speechkd.models.padded_birnn import bidirectional_over_padded, bidirectional_without_packing, flip_within_lengths
+from speechkd.models.padded_birnn import _flip_index, _gather_time, bidirectional_over_padded, bidirectional_without_packing
 
 
 def _packed(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     packed = nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
     out, _ = rnn(packed)
     return nn.utils.rnn.pad_packed_sequence(out, total_length=x.size(0))[0]
+
+
+def flip_within_lengths(x, lengths):
+    """(T, B, ...) -> each sequence's first `lengths[b]` frames reversed, padded frames left where they are."""
+    return _gather_time(x, _flip_index(lengths, x.size(0)))
 
 
 def test_flip_within_lengths_reverses_valid_frames_only():

@@ -137,7 +137,7 @@ def test_prenorm_and_max_positions():
 def test_roberta_base_size():
     """roberta.base: vocab 50265, 514 positions; encoder + LM head (tied) = 124,696,665 parameters."""
     with torch.device("meta"):
-        model = RobertaModel(RobertaConfig.from_arch("roberta_base"), 50265)
+        model = RobertaModel(RobertaConfig(), 50265)  # the defaults are fairseq roberta_base
     n = sum(p.numel() for p in model.parameters())
     layer = 4 * (768 * 768 + 768) + 3072 * 768 + 3072 + 768 * 3072 + 768 + 2 * 2 * 768
     expected = 50265 * 768 + 514 * 768 + 2 * 768 + 12 * layer + (768 * 768 + 768 + 2 * 768 + 50265)

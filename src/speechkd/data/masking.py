@@ -86,6 +86,7 @@ def mask_hidden(h: torch.Tensor, time_prob: float, time_span: int, channel_prob:
 
 def mask_hidden_batch(h: torch.Tensor, lengths: torch.Tensor | Sequence[int], time_prob: float, time_span: int,
                       channel_prob: float, channel_span: int, rng: np.random.Generator) -> torch.Tensor:
-    """`mask_hidden` on every sample of (B, T, C), in batch order (as SpeechModel.forward loops over the batch)."""
+    """`mask_hidden` on every sample of (B, T, C), in batch order from one generator (the seed's SpeechModel.forward loops over the batch);
+    slu-finetune's +DA keep-mask."""
     return torch.stack([mask_hidden(h[i], time_prob, time_span, channel_prob, channel_span, rng, length=int(n))
                         for i, n in enumerate(torch.as_tensor(lengths).tolist())])

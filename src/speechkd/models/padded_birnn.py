@@ -33,11 +33,6 @@ def _gather_time(x: Tensor, index: Tensor) -> Tensor:
     return x.gather(0, index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x))
 
 
-def flip_within_lengths(x: Tensor, lengths: Tensor) -> Tensor:
-    """(T, B, ...) -> each sequence's first `lengths[b]` frames reversed, padded frames left where they are."""
-    return _gather_time(x, _flip_index(lengths.to(x.device), x.size(0)))
-
-
 def _one_direction(rnn: nn.RNNBase, x: Tensor, layer: int, suffix: str) -> Tensor:
     names = [f"weight_ih_l{layer}{suffix}", f"weight_hh_l{layer}{suffix}"]
     if rnn.bias:

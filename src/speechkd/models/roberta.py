@@ -25,16 +25,6 @@ from torch import Tensor, nn
 from ..config import option
 from .transformer import LearnedPositionalEmbedding, MultiheadAttention, TransformerEncoderLayer
 
-# fairseq roberta archs (model.py register_model_architecture) and small sizes for the embedded profile:
-# (layers, embed_dim, heads, ffn_dim)
-ROBERTA_ARCHS: dict[str, tuple[int, int, int, int]] = {
-    "roberta_base": (12, 768, 12, 3072),
-    "roberta_large": (24, 1024, 16, 4096),
-    "roberta_small": (4, 256, 4, 1024),
-    "roberta_tiny": (2, 64, 2, 256),
-}
-
-
 @dataclasses.dataclass
 class RobertaConfig:
     """Architecture of one RoBERTa (defaults: fairseq `roberta_base` / base_architecture)."""
@@ -51,13 +41,6 @@ class RobertaConfig:
     normalize_before: bool = option(False, "pre-LN layers + final layer_norm (roberta_prenorm); RoBERTa: post-LN")
     untie_weights: bool = option(False, "LM head with its own output matrix (fairseq untie_weights_roberta)")
     layer_norm_eps: float = option(1e-5, "LayerNorm epsilon (fairseq 1e-5; HF configs carry their own)")
-
-    @classmethod
-    def from_arch(cls, arch: str, **overrides) -> "RobertaConfig":
-        if arch not in ROBERTA_ARCHS:
-            raise ValueError(f"unknown RoBERTa arch {arch!r} (expected one of {sorted(ROBERTA_ARCHS)})")
-        layers, dim, heads, ffn = ROBERTA_ARCHS[arch]
-        return cls(**{"layers": layers, "embed_dim": dim, "heads": heads, "ffn_dim": ffn, **overrides})
 
 
 def init_bert_params(module: nn.Module) -> None:

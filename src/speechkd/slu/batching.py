@@ -4,7 +4,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-import numpy as np
 import torch
 
 from ..config import option
@@ -46,12 +45,6 @@ def eval_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
 def pad(seqs: Sequence[torch.Tensor], pad_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, L) padded tokens and (B,) lengths."""
     return pad_sequences(seqs, pad_idx), torch.tensor([len(s) for s in seqs], dtype=torch.long)
-
-
-def batch_rng() -> np.random.Generator:
-    """A numpy Generator drawn from torch's global RNG: inside the trainer's per-batch `seeded` context (or a
-    seeded evaluation) it depends only on that seed, so masks are reproducible and resume-safe."""
-    return np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))
 
 
 def load_best_weights(run: Run, model: torch.nn.Module) -> int:

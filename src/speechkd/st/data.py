@@ -241,12 +241,6 @@ def raw_references(data_dir: Path, split: str, lang: str, n_items: int | None = 
     return lines
 
 
-def batch_rng() -> np.random.Generator:
-    """A numpy generator drawn from the global numpy stream, which the trainer seeds per batch
-    (train.batches.SpecLoader), so augmentation is reproducible and independent of workers/resume."""
-    return np.random.default_rng(np.random.randint(0, 2**31 - 1))
-
-
 def specaugment_of(policy: str) -> SpecAugment | None:
     return None if policy == "none" else specaugment_policy(policy)
 

@@ -22,8 +22,9 @@ import torch
 from ..data.batching import BucketBatchSampler
 from ..train.batches import to_device
 from ..train.distributed import unwrap
+from ..train.reproducibility import batch_rng
 from .criteria import Criterion
-from .data import batch_rng, specaugment_of
+from .data import specaugment_of
 
 
 class StTask:

@@ -29,14 +29,14 @@ import torch.nn.functional as F
 
 from ..config import DataRunConfig, exactly_one, option
 from ..data.batching import collate_features
-from ..data.masking import mask_hidden, span_mask_tokens
+from ..data.masking import mask_hidden_batch, span_mask_tokens
 from ..errors import InputError
 from ..kd.logit_kd import ft_kd
 from ..runs import Run, data_path, finished_run, require_file, run_dir
 from ..train.config import TrainConfig
-from ..train.reproducibility import seed_everything
+from ..train.reproducibility import batch_rng, seed_everything
 from ..train.trainer import Trainer
-from ..slu.batching import BatchConfig, batch_rng, eval_batches, pad, train_sampler
+from ..slu.batching import BatchConfig, eval_batches, pad, train_sampler
 from ..slu.bundle import save_bundle
 from ..slu.corpus import SLU_SPLITS, SluSplit, encode_units, read_intents, read_slu_split, stratified_subset
 from ..slu.encoders import RobertaRef, load_roberta
@@ -142,10 +142,9 @@ class FinetuneTask:
         else:
             batch["tokens"] = tokens
         if augment and da.emb_masking:  # emb_augment.py per utterance, on its unpadded length
-            ones = torch.ones(int(lengths.max()), self.hidden_dim)
-            batch["hidden_keep"] = torch.stack([
-                mask_hidden(ones, da.time_prob, da.time_span, da.channel_prob, da.channel_span, rng, length=int(n))
-                for n in lengths.tolist()])
+            ones = torch.ones(len(lengths), int(lengths.max()), self.hidden_dim)
+            batch["hidden_keep"] = mask_hidden_batch(ones, lengths, da.time_prob, da.time_span, da.channel_prob,
+                                                     da.channel_span, rng)
         if teacher is not None:
             batch["teacher"] = teacher[indices]
         return batch

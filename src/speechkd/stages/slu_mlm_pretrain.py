@@ -27,8 +27,8 @@ from ..tokenizers.dictionary import Dictionary
 from ..tokenizers.units import UnitTokenizer
 from ..train.config import TrainConfig
 from ..train.trainer import Trainer
-from ..train.reproducibility import derive_seed, seed_everything, seeded
-from ..slu.batching import BatchConfig, batch_rng, eval_batches, load_best_weights, pad, train_sampler
+from ..train.reproducibility import batch_rng, derive_seed, seed_everything, seeded
+from ..slu.batching import BatchConfig, eval_batches, load_best_weights, pad, train_sampler
 from ..slu.corpus import encode_units, read_pair_manifest
 from ..slu.encoders import save_roberta
 from ..slu.text import WordTextEncoder, build_word_dictionary

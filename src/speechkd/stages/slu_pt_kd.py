@@ -30,9 +30,9 @@ from ..models.roberta import RobertaModel
 from ..runs import Run, finished_run
 from ..train.config import TrainConfig
 from ..train.distributed import unwrap
-from ..train.reproducibility import derive_seed, seed_everything, seeded
+from ..train.reproducibility import batch_rng, derive_seed, seed_everything, seeded
 from ..train.trainer import Trainer
-from ..slu.batching import BatchConfig, batch_rng, eval_batches, load_best_weights, pad, train_sampler
+from ..slu.batching import BatchConfig, eval_batches, load_best_weights, pad, train_sampler
 from ..slu.corpus import long_utterances_option, read_pair_manifest, unit_sequences
 from ..slu.encoders import RobertaRef, load_roberta, save_roberta
 from ..slu.text import encode_for_pt_kd

@@ -329,20 +329,3 @@ TIME_ADVERBS = (
     TimeAdverb("already", "schon", _T({"perf"}), mid=True),
     TimeAdverb("never", "nie", _T({"perf", "pres"}), mid=True),
 )
-
-
-
-def find_noun(en: str) -> Noun:
-    return next(n for nouns in NOUNS.values() for n in nouns if n.en == en)
-
-
-def find_adjective(en: str) -> Adjective:
-    return next(a for a in ADJECTIVES if a.en == en)
-
-
-def find_verb(de_inf: str) -> Verb:
-    return next(v for v in VERBS if v.de_inf == de_inf)
-
-
-def find_time(en: str) -> TimeAdverb:
-    return next(t for t in TIME_ADVERBS if t.en == en)

@@ -193,9 +193,6 @@ class BPE:
             out.append(piece)
         return " ".join(out)
 
-    def apply_lines(self, lines: Iterable[str]) -> list[str]:
-        return [self.apply(line) for line in lines]
-
     def decode(self, text: str) -> str:
         return remove_bpe(text, "@@ ")
 

@@ -9,7 +9,7 @@ so N processes with update_freq k see the same augmented batches as 1 process wi
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Protocol, Sequence
 
 import torch
 
@@ -22,10 +22,18 @@ def is_dummy(spec: Any) -> bool:
     return isinstance(spec, (list, tuple)) and len(spec) == 0
 
 
+class BatchSource(Protocol):
+    """What SpecLoader needs of a task (the trainer's TrainTask is one)."""
+
+    def load_batch(self, spec: Any) -> dict:
+        """The batch of one spec (called in the loader's worker processes)."""
+        ...
+
+
 class SpecLoader(torch.utils.data.Dataset):
     """Map-style view of one rank's specs for one epoch: item i is the collated batch of spec i (None for [])."""
 
-    def __init__(self, task: Any, specs: Sequence[Any], seed: int, epoch: int, rank: int, world_size: int):
+    def __init__(self, task: BatchSource, specs: Sequence[Any], seed: int, epoch: int, rank: int, world_size: int):
         self.task, self.specs = task, specs
         self.seed, self.epoch, self.rank, self.world = seed, epoch, rank, world_size
 

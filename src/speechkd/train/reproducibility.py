@@ -85,3 +85,11 @@ def seeded(seed: int) -> Iterator[None]:
         yield
     finally:
         restore_rng_state(saved)
+
+
+def batch_rng() -> np.random.Generator:
+    """The numpy Generator one batch draws its masks from (SLU token/span/embedding masks, ST SpecAugment), itself
+    drawn from torch's global RNG: inside `seeded` (the trainer's per-batch context, train.batches.SpecLoader, or
+    a seeded evaluation) it depends only on that seed, so masks are reproducible, worker-independent and
+    resume-safe."""
+    return np.random.default_rng(int(torch.randint(0, 2**62, (1,)).item()))

@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..fileio import atomic_path
 from ..runs import Run
 from . import distributed as dist
-from .batches import SpecLoader, iterate, to_device
+from .batches import BatchSource, SpecLoader, iterate, to_device
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
 from .optim import LRSchedule, build_optimizer
@@ -37,18 +37,14 @@ from .state import TrainState, averages
 LAST, BEST = "checkpoint_last.pt", "checkpoint_best.pt"
 
 
-class TrainTask(Protocol):
-    """What the Trainer needs of a task (a plain object, never an nn.Module).
+class TrainTask(BatchSource, Protocol):
+    """What the Trainer needs of a task (a plain object, never an nn.Module): load_batch (BatchSource) and these.
 
     Optional hooks, called when the task has them: set_device(device), on_update(num_updates, model) after every
     optimizer update, state_dict() and load_state_dict(state) (weights_only-safe values, in every checkpoint)."""
 
     def train_batches(self, epoch: int, rank: int, world_size: int) -> Sequence[Any]:
         """This rank's batch specs of the epoch ([] = a dummy step), deterministic given the epoch."""
-        ...
-
-    def load_batch(self, spec: Any) -> dict:
-        """The batch of one spec (called in the loader's worker processes)."""
         ...
 
     def loss(self, model: Any, batch: dict) -> tuple[torch.Tensor, float, dict[str, float]]:
