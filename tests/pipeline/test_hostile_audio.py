@@ -18,15 +18,9 @@ from speechkd.data.manifests import write_tsv
 from speechkd.errors import InputError
 from speechkd.stages import slu_infer as infer
 from speechkd.st import corpora
+from support.audio import SR, tone
 from support.paths import REPO
 
-SR = 16000
-
-
-def tone(seconds: float = 0.5, sr: int = SR, channels: int = 1) -> np.ndarray:
-    t = np.arange(int(seconds * sr)) / sr
-    wave = 0.3 * np.sin(2 * np.pi * 220 * t)
-    return np.stack([wave] * channels, axis=1) if channels > 1 else wave
 
 
 def write(subtype: str | None, fmt: str = "WAV", sr: int = SR, channels: int = 1, seconds: float = 0.5):

@@ -13,9 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 from speechkd.config import load_config, read_json
 from speechkd.data.manifests import read_intent_dict, read_s2t_tsv, read_slu_csv, write_tsv
@@ -25,8 +23,8 @@ from speechkd.stages import st_prep as prep
 from speechkd.stages import slu_units as units_stage
 from speechkd.stages.slu_units import read_slu_corpus
 from speechkd.tokenizers.dictionary import Dictionary
+from support.audio import write_wav
 
-SR = 16000
 BOM = b"\xef\xbb\xbf"
 INTENTS = ["activate lights none", "deactivate music none"]
 SEED_HEADER = "index,path,speaker,action,object,location,transcript"
@@ -34,16 +32,6 @@ SEED_ROWS = [["0", "wavs/a.wav", "s1", "activate", "lights", "none", "turn on th
              ["1", "wavs/b.wav", "s2", "deactivate", "music", "none", "stop the music, please"]]
 FSC_HEADER = ",path,speakerId,transcription,action,object,location"
 S2T_COLUMNS = ["id", "audio", "n_frames", "tgt_text", "speaker", "src_text"]
-
-
-def tone(seconds: float = 0.3, freq: float = 440.0) -> np.ndarray:
-    t = np.arange(int(seconds * SR)) / SR
-    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
-def write_wav(path: Path, seconds: float = 0.3, freq: float = 440.0) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, tone(seconds, freq), SR, subtype="PCM_16")
 
 
 def csv_text(rows: list[list[str]], header: str | None = None) -> str:
