@@ -22,6 +22,10 @@ class TrainConfig:
     eps: float = option(1e-8, "Adam epsilon")
     weight_decay: float = option(0.0, "weight decay")
     momentum: float = option(0.9, "SGD momentum")
+    optimizer_impl: Literal["fused", "foreach", "for_loop"] = option(
+        "fused", "torch's implementation of the update: fused (one kernel over all parameters, CPU and CUDA), "
+        "foreach (multi-tensor ops) or for_loop (one parameter at a time); the same arithmetic, equal up to "
+        "float rounding; SGD has no fused CPU kernel and uses foreach")
     # schedule
     scheduler: Literal["fixed", "inverse_sqrt", "exponential"] = option(
         "fixed", "fixed: constant lr; inverse_sqrt: fairseq's (linear warmup, then lr*sqrt(warmup/update)); "

@@ -19,15 +19,15 @@ def build_optimizer(cfg: TrainConfig, params: Iterable[torch.nn.Parameter]) -> t
     params = [p for p in params if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameters (all have requires_grad=False)")
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
-                                weight_decay=cfg.weight_decay)
-    if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps,
-                                 weight_decay=cfg.weight_decay)
+    impl = {"fused": dict(fused=True), "foreach": dict(foreach=True), "for_loop": dict(foreach=False)}
+    if cfg.optimizer in ("adam", "adamw"):
+        adam = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+        return adam(params, lr=cfg.lr, betas=tuple(cfg.betas), eps=cfg.eps, weight_decay=cfg.weight_decay,
+                    **impl[cfg.optimizer_impl])
     if cfg.optimizer == "sgd_nesterov":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
-                               weight_decay=cfg.weight_decay)
+                               weight_decay=cfg.weight_decay, **impl["for_loop" if cfg.optimizer_impl == "for_loop"
+                                                                     else "foreach"])
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 

@@ -172,14 +172,14 @@ class Trainer:
             return None
         # DDP averaged the gradients over ranks: world/size turns that into sum_grad / total sample_size
         scale = self.world / size_sum
-        for p in params:
-            p.grad.mul_(scale)
-        gnorm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        grads = [p.grad for p in params]
+        torch._foreach_mul_(grads, scale)  # multi-tensor ops: one call for all parameters, same values
+        gnorm = torch.nn.utils.get_total_norm(grads, foreach=True)
         if not torch.isfinite(gnorm):
             raise FloatingPointError(f"gradient norm is {float(gnorm)} at update {self.state.num_updates + 1} "
                                      f"(epoch {self.state.epoch}); lower the lr or set train.clip_norm")
         if self.cfg.clip_norm > 0:
-            torch.nn.utils.clip_grads_with_norm_(params, self.cfg.clip_norm, gnorm)
+            torch.nn.utils.clip_grads_with_norm_(params, self.cfg.clip_norm, gnorm, foreach=True)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.state.num_updates += 1
