@@ -155,12 +155,32 @@ def read_audio(path: str | Path, sample_rate: int = 16000, resample: bool = Fals
         first = int(bad[0])
         raise InputError(f"{path}: sample {start + first} is {wave[first, 0]} ({bad.size} non-finite samples in "
                          f"all); expected finite float samples in [-1, 1]")
+    wave = wave[:, 0]
     if info.samplerate != sample_rate:  # resample (check_audio refused it otherwise)
-        from scipy.signal import resample_poly
-        g = gcd(info.samplerate, sample_rate)
-        wave = resample_poly(wave.astype(np.float64), sample_rate // g, info.samplerate // g, axis=0)
-        wave = wave.astype(np.float32)
-    return wave[:, 0]
+        wave = resample_wave(wave, info.samplerate, sample_rate)
+    return wave
+
+
+def resample_wave(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Mono float samples at `rate` Hz -> float32 at `target` Hz (polyphase, scipy's resample_poly)."""
+    from scipy.signal import resample_poly
+    g = gcd(rate, target)
+    return resample_poly(np.asarray(wave, dtype=np.float64), target // g, rate // g).astype(np.float32)
+
+
+def input_wave(wave: np.ndarray, sample_rate: int, target: int = 16000, name: str = "wave") -> np.ndarray:
+    """An in-memory wave handed to an inference API, checked as read_audio checks a file (mono, samples, finite)
+    and resampled from `sample_rate` to `target` Hz: float32 in [-1, 1]."""
+    wave = np.asarray(wave)
+    if wave.ndim != 1 or wave.size == 0 or not np.issubdtype(wave.dtype, np.floating):
+        raise InputError(f"{name}: expected a non-empty 1-D float array of mono samples in [-1, 1], got "
+                         f"{wave.dtype} of shape {wave.shape}")
+    bad = np.flatnonzero(~np.isfinite(wave))
+    if bad.size:
+        raise InputError(f"{name}: sample {int(bad[0])} is {wave[bad[0]]} ({bad.size} non-finite samples in all)")
+    if sample_rate < 1:
+        raise InputError(f"{name}: sample_rate {sample_rate} Hz, expected a positive rate")
+    return wave.astype(np.float32) if sample_rate == target else resample_wave(wave, sample_rate, target)
 
 
 def write_audio(path: str | Path, wave: np.ndarray, sample_rate: int = 16000) -> None:

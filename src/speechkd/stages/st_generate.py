@@ -23,82 +23,21 @@ import dataclasses
 import math
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from ..config import RunConfig, option
-from ..data.batching import BucketBatchSampler
 from ..errors import InputError
 from ..fileio import write_text_atomic
 from ..interop.fairseq_generate import (GenerateHypothesis, GenerateRecord, sacrebleu_result_string,
                                         wer_result_string, write_generate_log)
 from ..runs import Run, finished_run, require_file
 from ..tokenizers.dictionary import Dictionary
-from ..train.batches import to_device
-from ..st.data import (DataConfig, SpeechDataset, TextDataset, raw_references, resolve_source,
-                   resolve_target_field)
+from ..st.data import SpeechDataset, TextDataset, raw_references, resolve_source, resolve_target_field
+from ..st.decoding import Decoded, GenerationConfig, decode_dataset, is_cascade, model_data, pick_device
 from ..st.models import TrainedModel, load_trained_model, trained_run
 from ..st.vocab import CODES_FILE, DICT_FILE, RAW_REFERENCES, TextEncoder
-
-
-@dataclasses.dataclass
-class GenerationConfig:
-    checkpoint: str = option("best", "best, last, or average_last_N (mean of the last N epoch checkpoints)")
-    beam: int = option(5, "beam size (fairseq --beam)")
-    max_len_a: float = option(0.0, "max length = a·source length + b (fairseq --max-len-a)")
-    max_len_b: int = option(200, "fairseq --max-len-b")
-    lenpen: float = option(1.0, "length penalty (fairseq --lenpen)")
-    max_tokens: int = option(50000, "batch size limit in source frames / tokens (fairseq --max-tokens)")
-    device: Literal["auto", "cpu", "cuda"] = option("auto", "auto = cuda when available", hashed=False)
-
-    def __post_init__(self) -> None:
-        if self.beam < 1 or self.max_tokens < 1:
-            raise ValueError("generation: beam and max_tokens must be >= 1")
-
-
-@dataclasses.dataclass
-class Decoded:
-    index: int            # dataset index (fairseq's sample id)
-    tokens: torch.Tensor  # hypothesis ids ending with EOS
-    score: float          # natural-log score (normalised by length ** lenpen)
-    positional_scores: torch.Tensor
-
-
-def pick_device(choice: str) -> torch.device:
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise InputError("generation.device: cuda requested but no CUDA device is available")
-    return torch.device("cuda" if choice != "cpu" and torch.cuda.is_available() else "cpu")
-
-
-def decode_dataset(model: torch.nn.Module, dataset: Any, dictionary: Dictionary, gen: GenerationConfig,
-                   device: torch.device, beam: int | None = None) -> tuple[list[Decoded], list[list[int]]]:
-    """Best hypothesis per item, and the batches (lists of dataset indices, in decoding order)."""
-    from ..decode.search import beam_search
-    model = model.to(device).eval()
-    sampler = BucketBatchSampler(dataset.lengths, max(gen.max_tokens, int(dataset.lengths.max())), shuffle=False)
-    batches = sampler.global_batches(1)
-    out: list[Decoded] = []
-    order: list[list[int]] = []
-    with torch.inference_mode():
-        for spec in batches:
-            batch = to_device(dataset.collate(spec), device)
-            enc = model.encode(batch["source"], batch["source_lengths"])
-            hyps = beam_search(model, enc, beam or gen.beam, gen.max_len_a, gen.max_len_b, gen.lenpen,
-                               src_len=int(batch["source"].size(1)), bos=dictionary.eos(), eos=dictionary.eos(),
-                               pad=dictionary.pad(), unk=dictionary.unk())
-            indices = batch["index"].tolist()
-            order.append(indices)
-            for i, nbest in zip(indices, hyps):
-                best = nbest[0]
-                out.append(Decoded(i, best.tokens.cpu(), float(best.score), best.positional_scores.float().cpu()))
-    return out, order
-
-
-def model_data(model: Any) -> DataConfig:
-    """The data section a TrainedModel (or models.TrainedRun) was trained with."""
-    from ..config import load_config
-    return load_config(DataConfig, data=model.config["data"])
 
 
 def translates(model: TrainedModel) -> bool:
@@ -172,11 +111,6 @@ def write_split_outputs(out_dir: Path, split: str, records: list[GenerateRecord]
     by_index = {r.sample_id: r.hypotheses[0].detok for r in records}
     write_text_atomic(out_dir / "hyps" / f"{split}.txt", "".join(by_index[i] + "\n" for i in range(n_items)))
     return refs, hyps
-
-
-def is_cascade(model: TrainedModel) -> bool:
-    """An NMT model trained on audio batches: the cascade's NMT part, which reads ASR transcripts."""
-    return model.task == "nmt" and resolve_source(model_data(model), "nmt") == "audio"
 
 
 def cascade_dataset(cfg: Any, model: TrainedModel, data_dir: Path, split: str, gen: GenerationConfig,
