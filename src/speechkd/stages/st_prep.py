@@ -1,7 +1,7 @@
 """st-prep: a speech-translation corpus (or the expert's parallel text) -> what st-train reads, in <run>/data/.
 
 Speech corpora (corpus embedded | mustc | covost2), as the fork's data pipeline (ast_paper.md §4.2):
-1. features: 80-dim log-mel fbank (kaldi-native-fbank, 25/10 ms) of every utterance, stored as <id>.npy entries
+1. features: 80-dim log-mel fbank (features/fbank.py: Kaldi's, 25/10 ms) of every utterance, stored as <id>.npy entries
    of one uncompressed fbank80.zip (fairseq's prep_*_data.py + get_zip_manifest); n_frames = feature frames;
 2. manifests {split}.tsv with columns id, audio (fbank80.zip:offset:size), n_frames, tgt_text, speaker, src_text:
    fairseq's manifest plus the transcript column get_src_to_st.py joins in; fairseq's filters: fewer than 5
@@ -209,14 +209,15 @@ def _feature_job(utt: Utterance) -> tuple[str, np.ndarray | None]:
 
 def fairseq_data_config(split_name: str, cmvn: str) -> str:
     """A fairseq S2T data config (gen_config_yaml) pointed at the expert's vocabulary (README step 6):
-    vocab_filename = the joined dict, bpe_tokenizer = fastbpe with the expert's codes."""
-    norm = "global_cmvn" if cmvn == "global" else "utterance_cmvn"
+    vocab_filename = the joined dict, bpe_tokenizer = fastbpe with the expert's codes. cmvn: utterance, global or
+    none (`speechkd export` of a model trained without feature normalisation)."""
+    norm = {"global": ["  - global_cmvn"], "none": []}.get(cmvn, ["  - utterance_cmvn"])
     lines = ["bpe_tokenizer:", "  bpe: fastbpe", f"  bpe_codes: {CODES_FILE}"]
     if cmvn == "global":
         lines += ["global_cmvn:", "  stats_npz_path: gcmvn.npz"]
     lines += ["input_channels: 1", "input_feat_per_channel: 80", "specaugment:", "  freq_mask_F: 27",
               "  freq_mask_N: 1", "  time_mask_N: 1", "  time_mask_T: 100", "  time_mask_p: 1.0", "  time_wrap_W: 0",
-              "transforms:", "  '*':", f"  - {norm}", "  _train:", f"  - {norm}", "  - specaugment",
+              "transforms:", "  '*':" + ("" if norm else " []"), *norm, "  _train:", *norm, "  - specaugment",
               f"vocab_filename: {DICT_FILE}"]
     return f"# fairseq S2T data config for the {split_name} manifests (written by speechkd st-prep)\n" + \
         "\n".join(lines) + "\n"
