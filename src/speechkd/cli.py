@@ -33,9 +33,14 @@ STAGES: dict[str, tuple[str, str]] = {
     "st-score": ("speechkd.stages.st_score", "ST: detokenised sacreBLEU / chrF++ / TER, or WER, of generated logs"),
     "st-eval": ("speechkd.stages.st_eval", "ST: st-generate + st-score on dev and test (the table runs)"),
     "st-synthetic": ("speechkd.stages.st_synthetic", "ST: ASR transcripts (+ expert translations) -> synthetic dataset"),
+    "st-translate": ("speechkd.stages.st_translate", "ST: translate new audio files with a trained run or a fairseq "
+                     "S2T checkpoint dir"),
+    "export": ("speechkd.stages.export", "trained models -> fairseq checkpoint / Hugging Face model directories"),
     "report": ("speechkd.stages.report", "paper tables (Markdown, CSV, LaTeX), plots and report.md of a profile"),
     "preflight": ("speechkd.stages.preflight", "paper profile: check that every corpus and checkpoint is under data_root"),
 }
+# inference commands: their positional arguments are `--set <option>=[FILE, ...]` (what to classify / translate)
+POSITIONAL: dict[str, str] = {"slu-infer": "wavs", "st-translate": "inputs"}
 
 
 def _stage_module(name: str):
@@ -83,6 +88,8 @@ def _build_parser() -> argparse.ArgumentParser:
     for name, (_, help_text) in STAGES.items():
         p = sub.add_parser(name, help=help_text.replace("%", "%%"), add_help=False)  # argparse formats help
         _add_stage_args(p)
+        if name in POSITIONAL:
+            p.add_argument("files", nargs="*", metavar="FILE", help=f"sets the {POSITIONAL[name]} option")
     p = sub.add_parser("schema", help="write the JSON Schema of every stage config")
     p.add_argument("--out", default="configs/schemas", help="directory for <stage>.schema.json files")
     from .pipeline import __doc__ as pipeline_doc, add_arguments as pipeline_arguments
@@ -105,7 +112,8 @@ def _add_stage_args(p: argparse.ArgumentParser) -> None:
 def _stage_help(name: str) -> str:
     module = _stage_module(name)
     doc = (module.__doc__ or "").strip()
-    return (f"usage: speechkd {name} --config X.json [--set KEY=VALUE ...] [--print-config]\n\n"
+    files = " [FILE ...]" if name in POSITIONAL else ""
+    return (f"usage: speechkd {name}{files} [--config X.json] [--set KEY=VALUE ...] [--print-config]\n\n"
             f"{STAGES[name][1]}\n\n{doc}\n\nconfig options (JSON keys; nested sections use dots with --set):\n"
             + "\n".join(describe(module.Config)))
 
@@ -148,7 +156,9 @@ def _main(argv: list[str] | None) -> int:
             print(_stage_help(args.command))
             return 0
         module = _stage_module(args.command)
-        cfg = load_config(module.Config, args.config, args.set)
+        files = getattr(args, "files", None)
+        overrides = [*args.set, f"{POSITIONAL[args.command]}={json.dumps(files)}"] if files else args.set
+        cfg = load_config(module.Config, args.config, overrides)
         if args.print_config:
             print(json.dumps(to_dict(cfg), indent=2))
             return 0

@@ -40,6 +40,9 @@ from .runs import REPO_ROOT
 METHODS = ("slu", "st")
 TRAINING_STAGES = {"slu-mlm-pretrain", "slu-text-finetune", "slu-pt-kd", "slu-am-pretrain", "slu-finetune",
                    "st-train"}
+# inference commands write an output file, no run directory: never current (a rerun takes seconds and rewrites it);
+# the pipeline tells each where: out=<runs_dir>/<profile>/<config name>.tsv
+INFERENCE_STAGES = {"slu-infer", "st-translate"}
 # the metric the console shows for a finished run: the first of these its metrics.json has
 HEADLINE = (("test_accuracy", "test acc", 1), ("test_bleu", "test BLEU", 1), ("valid_wer", "valid WER", 1),
             ("best_valid_accuracy", "valid acc", 1), ("greedy_valid_cer", "valid CER", 1),
@@ -113,6 +116,9 @@ def plan(profile: str, methods: Sequence[str], *, seeds: int = 1, only: str = ".
         base = [f"runs_dir={runs_dir}", *overrides, *(per_stage or {}).get(stage, [])]
         if data_root and "data_root" in fields:
             base.append(f"data_root={data_root}")
+        if stage in INFERENCE_STAGES:  # the profile-wide --set (scale, ...) configure run directories it has none of
+            base = [kv for kv in base if kv.split("=", 1)[0].split(".")[0] in fields]
+            base.append(f"out={Path(runs_dir) / profile / name}.tsv")
         copies = [(name, [])] + [(f"{name}_seed{k}", [f"seed={k}", f"name={name}_seed{k}"])
                                  for k in range(2, seeds + 1) if name in seeded]
         for run_name, seed_sets in copies:
@@ -137,7 +143,7 @@ def _mark_current(runs: list[PlannedRun], typed: dict[str, Any]) -> None:
     from .runs import Run
     by_name = {r.name: r for r in runs}
     for r in runs:
-        r.current = Run(typed[r.name], r.stage).is_current()
+        r.current = r.stage not in INFERENCE_STAGES and Run(typed[r.name], r.stage).is_current()
     changed = True
     while changed:
         changed = False

@@ -16,7 +16,7 @@ import soundfile as sf
 from speechkd.data.audio import read_audio
 from speechkd.data.manifests import write_tsv
 from speechkd.errors import InputError
-from speechkd.stages import slu_infer as infer
+from speechkd.slu import classify as infer
 from speechkd.st import corpora
 from support.audio import SR, tone
 from support.paths import REPO

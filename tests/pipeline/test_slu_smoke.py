@@ -78,8 +78,17 @@ def test_slu_pipeline_end_to_end(data, capsys):
     corpus = tmp / "data" / "embedded" / "smartlights" / "close"
     wavs = [str(corpus / e.path) for e in read_slu_csv(corpus / "test.csv")[:3]]
     capsys.readouterr()
-    speechkd(tmp, "slu_infer", model_run="slu_lights_close_da", wavs=wavs)
+    out = tmp / "predictions.tsv"
+    infer = ["slu-infer", *wavs, "--config", str(CONFIGS / "slu_infer.json"), "--set", f"runs_dir={tmp / 'runs'}",
+             "--set", "model_run=slu_lights_close_da", "--set", f"out={out}"]
+    assert cli.main(infer) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     intents = read_intent_dict(corpus / "intent_dict")
     assert [line.split("\t")[0] for line in lines] == wavs
     assert all(line.split("\t")[1] in intents for line in lines)
+    rows = [row.split("\t") for row in out.read_text().splitlines()]
+    assert rows[0] == ["path", "intent", "probability"] and [r[:2] for r in rows[1:]] == [x.split("\t") for x in lines]
+    # an inference is no run: called again with other wavs, it rewrites its output and moves nothing aside
+    assert cli.main(infer[:1] + wavs[:1] + infer[1 + len(wavs):]) == 0
+    assert len(out.read_text().splitlines()) == 2
+    assert not [p for p in (tmp / "runs" / "embedded").iterdir() if "slu_infer" in p.name or "slu-infer" in p.name]

@@ -1,10 +1,12 @@
 """slu-infer: classify wav files with a saved slu-finetune run.
 
+    speechkd slu-infer a.wav b.wav --set model_run=slu_fsc_full_ampt [--set out=predictions.tsv]
+
 Like the authors' inference.py (wav -> vq-wav2vec units -> `<s>` + units -> SpeechModel -> arg-max intent), for
-any number of files. Prints one "path<TAB>intent" line per file, the intent as its intent_dict line (e.g.
-"change language German none"): the authors split the intent with split(' ') into exactly three fields, which
-breaks on FSC's two-word action "change language"; we print the line whole. The predictions also go to
-predictions.tsv (path, intent, probability) in this command's run directory.
+any number of files (slu/classify.py, also speechkd.api.load_slu). Prints one "path<TAB>intent" line per file, the
+intent as its intent_dict line (e.g. "change language German none"); with `out`, also writes that file as a TSV
+(path, intent, probability). An inference writes no run directory: nothing of an earlier call is moved or kept
+(`speechkd pipeline` gives it out=<runs_dir>/<profile>/<config name>.tsv).
 """
 from __future__ import annotations
 
@@ -12,28 +14,28 @@ import dataclasses
 import sys
 from pathlib import Path
 
-import torch
-
-from ..config import DataRunConfig, option
-from ..data.audio import read_audio
+from ..config import option
 from ..errors import InputError
-from ..fileio import write_text_atomic
-from ..runs import Run, data_path, finished_run
-from ..slu.bundle import load_bundle
-from ..slu.corpus import encode_units
-
-SAMPLE_RATE = 16000
+from ..fileio import read_text_lines, write_text_atomic
+from ..runs import data_path, finished_run
+from ..slu.classify import SpeechIntentClassifier
 
 
 @dataclasses.dataclass
-class Config(DataRunConfig):
-    name: str = option("slu-infer", "run name of this command (predictions.tsv goes there)")
+class Config:
     model_run: str = option("slu_fsc_full_da", "the slu-finetune run whose saved model classifies", run_ref=True)
-    wavs: list[str] = option([], "wav/flac files (16 kHz mono; relative to data_root)")
+    profile: str = option("embedded", "the profile of model_run (runs_dir/profile/model_run)")
+    runs_dir: str = option("runs", "root of all run directories")
+    data_root: str = option("", "directory that relative wav paths are resolved against ('' = the working "
+                                "directory)")
+    wavs: list[str] = option([], "wav/flac files (16 kHz mono; relative to data_root); positional arguments of "
+                                 "the command set it")
     wav_list: str = option("", "a text file with one wav path per line (relative to data_root)")
+    out: str = option("", "also write the predictions to this TSV file (path, intent, probability); '' = print "
+                          "only")
     resample: bool = option(False, "resample audio at another sample rate to 16 kHz on reading (polyphase, "
                                    "scipy resample_poly); false = such files are refused by name")
-    device: str = option("cpu", "torch device", hashed=False)
+    device: str = option("cpu", "torch device")
 
 
 def wav_paths(cfg: Config) -> list[Path]:
@@ -42,54 +44,25 @@ def wav_paths(cfg: Config) -> list[Path]:
         listing = data_path(cfg.data_root, cfg.wav_list)
         if not listing.is_file():
             raise InputError(f"wav_list: {listing} not found")
-        paths += [data_path(cfg.data_root, line.strip()) for line in listing.read_text(encoding="utf-8").splitlines()
+        paths += [data_path(cfg.data_root, line.strip()) for line in read_text_lines(listing, "wav list")
                   if line.strip()]
     if not paths:
-        raise InputError("wavs / wav_list: no wav files given (e.g. --set 'wavs=[\"a.wav\"]')")
+        raise InputError("wavs / wav_list: no wav files given (e.g. `speechkd slu-infer a.wav b.wav`)")
     return paths
-
-
-def check_length(path: Path, wave, source, max_positions: int) -> None:
-    """Refuse an utterance whose `<s>` + units exceed VQ-BERT's learned positions, with its duration and the
-    limit, or that is too short for a single unit, before any model work."""
-    positions = 1 + source.num_units(len(wave))
-    if positions == 1:
-        raise InputError(f"{path}: {len(wave) / SAMPLE_RATE:.1f} s of audio is too short for one unit "
-                         f"({len(wave)} samples)")
-    if positions > max_positions:
-        seconds = len(wave) / SAMPLE_RATE
-        limit = seconds * (max_positions - 1) / (positions - 1)
-        raise InputError(f"{path}: {seconds:.1f} s of audio is {positions - 1} units (+ <s>), the model takes at "
-                         f"most {max_positions} positions (about {limit:.1f} s); split the recording into "
-                         "shorter utterances")
-
-
-@torch.no_grad()
-def classify(bundle, waves: list) -> list[tuple[int, float]]:
-    """(class index, probability) per wave, one utterance at a time (no padding effects)."""
-    device = next(bundle.model.parameters()).device
-    out = []
-    for wave in waves:
-        units = encode_units(bundle.dictionary, bundle.units.tokens(wave), append_eos=False)
-        logits = bundle.model(torch.tensor([len(units)], device=device), units[None].to(device))[0]
-        probs = torch.softmax(logits.float(), dim=-1)
-        out.append((int(probs.argmax()), float(probs.max())))
-    return out
 
 
 def run(cfg: Config) -> dict:
     paths = wav_paths(cfg)
     model_dir = finished_run(cfg, cfg.model_run, "model_run", stage="slu-finetune")
-    bundle = load_bundle(model_dir, cfg.device)
-    waves = [read_audio(p, SAMPLE_RATE, resample=cfg.resample) for p in paths]  # all checked before any output
-    for path, wave in zip(paths, waves):
-        check_length(path, wave, bundle.units, bundle.model.vq_bert.max_positions)
-    run_ = Run(cfg, stage="slu-infer").start()
-    results = classify(bundle, waves)
+    classifier = SpeechIntentClassifier.load(model_dir, cfg.device, cfg.resample)
+    waves = classifier.waves(paths)  # all read and checked before any output
+    results = classifier.classify_waves(waves)
     lines = []
     for path, (k, p) in zip(paths, results):
-        print(f"{path}\t{bundle.intents[k]}")
-        lines.append(f"{path}\t{bundle.intents[k]}\t{p:.4f}\n")
-    write_text_atomic(run_.dir / "predictions.tsv", "path\tintent\tprobability\n" + "".join(lines))
+        print(f"{path}\t{classifier.intents[k]}")
+        lines.append(f"{path}\t{classifier.intents[k]}\t{p:.4f}\n")
     sys.stdout.flush()
-    return run_.finish({"files": len(paths), "model_run": cfg.model_run})
+    if cfg.out:
+        write_text_atomic(cfg.out, "path\tintent\tprobability\n" + "".join(lines))
+        print(f"[slu-infer] {len(paths)} predictions in {cfg.out}", file=sys.stderr)
+    return {"files": len(paths), "model_run": cfg.model_run}
