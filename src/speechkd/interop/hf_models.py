@@ -28,8 +28,12 @@ from ..models.s2t_transformer import S2TTransformerConfig, S2TTransformerModel
 from ..models.seq2seq import Seq2SeqModel
 from ..models.transformer_nmt import TransformerNMTConfig, TransformerNMTModel
 from .fairseq_models import load_state_strict
+from .hf_roberta import read_safetensors
 
 _ACTIVATIONS = ("relu", "gelu")
+# Speech2Text name parts (after the `model.` prefix) -> fairseq's / ours; export_hf.py applies them backwards
+SPEECH2TEXT_RENAMES = (("encoder.conv.conv_layers.", "encoder.subsample.conv_layers."),
+                       ("encoder.layers.", "encoder.transformer_layers."))
 
 
 def read_hf_config(path: str | Path) -> dict[str, Any]:
@@ -61,10 +65,9 @@ def read_hf_weights(path: str | Path) -> dict[str, Tensor]:
 
 
 def _read_weight_file(path: Path) -> dict[str, Tensor]:
+    if path.suffix == ".safetensors":  # our reader: safetensors is no run-time dependency
+        return read_safetensors(path)
     try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-            return load_file(str(path))
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # corrupt / truncated files: one clear message
         raise InputError(f"{path}: cannot read weights ({type(err).__name__}: {err})") from None
@@ -125,8 +128,8 @@ def speech2text_state(state: dict[str, Tensor]) -> dict[str, Tensor]:
             continue
         if key == "lm_head.weight":
             key = "decoder.output_projection.weight"
-        key = key.replace("encoder.conv.conv_layers.", "encoder.subsample.conv_layers.")
-        key = key.replace("encoder.layers.", "encoder.transformer_layers.")
+        for hf_name, ours in SPEECH2TEXT_RENAMES:
+            key = key.replace(hf_name, ours)
         out[key] = value
     return out
 

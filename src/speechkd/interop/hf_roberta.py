@@ -11,8 +11,8 @@ read backwards). Differences handled here:
 - HF leaves padded positions un-zeroed after the embeddings (fairseq zeroes them). Pad keys are masked in
   attention either way, so outputs at real tokens agree; outputs at pads differ (nobody reads them).
 - Older checkpoints name LayerNorm parameters gamma/beta.
-safetensors is read by a small reader below (the format is an 8-byte header length, a JSON header, raw
-little-endian data), so the run-time environment needs neither transformers nor safetensors.
+safetensors is read and written by the small reader and writer below (the format is an 8-byte header length, a
+JSON header, raw little-endian data), so the run-time environment needs neither transformers nor safetensors.
 """
 from __future__ import annotations
 
@@ -20,20 +20,23 @@ import json
 import mmap
 import re
 import struct
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import InputError
-from ..models.roberta import RobertaConfig, RobertaModel
+from ..fileio import atomic_path
+from ..models.roberta import RobertaConfig, RobertaModel, TextClassifier
 from ..train.checkpoint import load_checkpoint
 
 _SE = "encoder.sentence_encoder."
 _DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
            "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
            "BOOL": torch.bool}
-_LAYER_MAP = {
+# HF RoBERTa layer module -> ours (fairseq); export_hf.py reads it the other way
+HF_LAYER_NAMES = {
     "attention.self.query": "self_attn.q_proj",
     "attention.self.key": "self_attn.k_proj",
     "attention.self.value": "self_attn.v_proj",
@@ -65,6 +68,32 @@ def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
             return out
     except (OSError, ValueError, KeyError, struct.error, json.JSONDecodeError) as e:
         raise InputError(f"{path}: not a readable safetensors file ({type(e).__name__}: {e})") from None
+
+
+def write_safetensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None
+                      ) -> None:
+    """Write tensors as a .safetensors file (atomically): tensors in name order, the header padded with spaces
+    to a multiple of 8 bytes as the safetensors library does. A tensor shared by two names is stored under each."""
+    if sys.byteorder != "little":
+        raise RuntimeError("write_safetensors: safetensors data are little-endian; this machine is not")
+    names = {dtype: name for name, dtype in _DTYPES.items()}
+    header: dict[str, Any] = {"__metadata__": {"format": "pt", **(metadata or {})}}
+    blobs, offset = [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().cpu().contiguous()
+        if t.dtype not in names:
+            raise ValueError(f"write_safetensors: {name}: dtype {t.dtype} has no safetensors name")
+        data = t.reshape(-1).view(torch.uint8).numpy().tobytes()
+        header[name] = {"dtype": names[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    encoded += b" " * (-len(encoded) % 8)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(encoded)))
+        f.write(encoded)
+        for data in blobs:
+            f.write(data)
 
 
 def read_hf_weights(model_dir: Path) -> dict[str, torch.Tensor]:
@@ -124,8 +153,8 @@ def convert_hf_roberta_state(weights: dict[str, torch.Tensor], head_name: str = 
                 out[_SE + target] = value
         elif m := re.match(r"encoder\.layer\.(\d+)\.(.+)\.(weight|bias)$", name):
             layer, module, kind = m.groups()
-            if module in _LAYER_MAP:
-                out[f"{_SE}layers.{layer}.{_LAYER_MAP[module]}.{kind}"] = value
+            if module in HF_LAYER_NAMES:
+                out[f"{_SE}layers.{layer}.{HF_LAYER_NAMES[module]}.{kind}"] = value
         elif m := re.match(r"lm_head\.(dense|layer_norm)\.(weight|bias)$", name):
             out[f"encoder.lm_head.{m.group(1)}.{m.group(2)}"] = value
         elif name in ("lm_head.bias", "lm_head.decoder.bias"):
@@ -179,4 +208,20 @@ def load_hf_roberta(path: str | Path, head_name: str = "classifier",
         model.load_state_dict(state, strict=False)
     except RuntimeError as e:
         raise InputError(f"{model_dir}: weights do not fit the config: {' '.join(str(e).split())[:400]}") from None
+    return model.eval(), hf
+
+
+def load_hf_text_classifier(path: str | Path) -> tuple[TextClassifier, dict[str, Any]]:
+    """An HF RobertaForTokenClassification whose classifier is the text teacher's intenter (what `speechkd export`
+    writes for a slu-text-finetune run) -> (our TextClassifier in eval mode, the HF config dict). The intent
+    logits are the classifier's output at <s>."""
+    roberta, hf = load_hf_roberta(path)
+    weights = read_hf_weights(Path(path))
+    if "classifier.weight" not in weights or "classifier.bias" not in weights:
+        raise InputError(f"{path}: no classifier.weight / classifier.bias (expected a RobertaForTokenClassification)")
+    model = TextClassifier(roberta, weights["classifier.weight"].shape[0])
+    try:
+        model.intenter.load_state_dict({"weight": weights["classifier.weight"], "bias": weights["classifier.bias"]})
+    except RuntimeError as e:
+        raise InputError(f"{path}: classifier does not fit the encoder: {' '.join(str(e).split())[:300]}") from None
     return model.eval(), hf
