@@ -1,6 +1,7 @@
 """`speechkd export` through the CLI: exit 0 and the directory's files (a run by name and by path, fairseq and HF),
 exit 2 with one message and no traceback for a missing run, a run of another stage, a model HF has no class for
-and a non-empty out_dir; overwrite replaces it; no temporary directory is left beside out_dir."""
+and a non-empty out_dir; overwrite replaces it; no temporary directory is left beside out_dir. speechkd's own
+reader of fairseq S2T directories (st-translate's checkpoint_dir) translates with an export as with its run."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from speechkd import cli
+from speechkd import api, cli
+from support.audio import tone
 from support.trained_runs import (PROFILE, TINY_BERARD, TINY_S2T, write_prep_run, write_st_train_run,
                                   write_teacher_run)
 
@@ -92,3 +94,14 @@ def test_non_empty_out_dir_needs_overwrite(runs, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert export(runs, empty, "run=st") == 0 and (empty / "checkpoint.pt").is_file()
+
+
+@pytest.mark.parametrize("name", ["st", "berard"])  # global CMVN (gcmvn.npz), no CMVN
+def test_st_translate_reads_the_fairseq_export(runs, tmp_path, name):
+    out = tmp_path / name
+    assert export(runs, out, f"run={name}") == 0
+    waves = [tone(0.8, freq=220.0), tone(0.5, freq=700.0)]
+    from_run = api.load_st(name, runs_dir=runs, profile=PROFILE, device="cpu", max_len_b=12)
+    from_export = api.load_st(checkpoint_dir=out, device="cpu", max_len_b=12)
+    assert [(h.pieces, h.score) for h in from_export.hypotheses(waves)] == \
+        [(h.pieces, h.score) for h in from_run.hypotheses(waves)]
