@@ -11,7 +11,7 @@ import pytest
 
 from speechkd import api, cli
 from support.audio import tone
-from support.trained_runs import (PROFILE, TINY_BERARD, TINY_S2T, write_prep_run, write_st_train_run,
+from support.trained_runs import (PROFILE, TINY_BERARD, TINY_NMT, TINY_S2T, write_prep_run, write_st_train_run,
                                   write_teacher_run)
 
 
@@ -21,6 +21,8 @@ def runs(tmp_path_factory) -> Path:
     dictionary = write_prep_run(runs_dir, global_cmvn=True)
     write_st_train_run(runs_dir, "st", "st", "s2t_transformer_s", TINY_S2T, dictionary, cmvn="global")
     write_st_train_run(runs_dir, "berard", "asr", "s2t_berard", TINY_BERARD, dictionary, cmvn="none")
+    write_st_train_run(runs_dir, "prenorm_nmt", "nmt", "transformer", {**TINY_NMT, "encoder_normalize_before": True},
+                       dictionary)
     write_teacher_run(runs_dir)
     return runs_dir
 
@@ -62,6 +64,7 @@ def test_exports_by_name_and_by_path(runs, tmp_path):
     (["run_dir=/nonexistent/run"], "run_dir: directory not found"),
     (["run=prep"], "run 'prep' is a st-prep run; export takes st-train or slu-text-finetune"),
     (["run=berard", "format=hf"], "Hugging Face has no s2t_berard model"),
+    (["run=prenorm_nmt", "format=hf"], "cannot be written as Hugging Face FSMT: it has post-LN layers only"),
     (["run=teacher"], "export it with format hf"),
     (["run=st", "checkpoint=average_last_5x"], "expected best, last or average_last_N"),
     (["run=st", "run_dir=x"], "set run or run_dir"),

@@ -2,7 +2,7 @@
 
     speechkd export --set run=st_covost_imitkd --set out_dir=exports/st_fairseq
     speechkd export --set run=expert --set format=hf --set checkpoint=average_last_5 --set out_dir=exports/expert_hf
-    speechkd export --set run_dir=runs/embedded/slu_text_teacher_fsc --set format=hf --set out_dir=exports/teacher
+    speechkd export --set run_dir=runs/embedded/slu_text_fsc --set format=hf --set out_dir=exports/teacher
 
 What is written (interop/export_fairseq.py, interop/export_hf.py):
 - st-train asr / st (s2t_transformer*, s2t_berard*), format fairseq: checkpoint.pt (fairseq 0.12 `cfg`, task
@@ -69,12 +69,12 @@ def check_out_dir(cfg: Config) -> Path:
     return out
 
 
-def source_run(cfg: Config) -> tuple[Any, str, Path, dict]:
-    """(a config locating the run's siblings, the run's name, its directory, its saved config.json)."""
+def source_run(cfg: Config) -> tuple[Any, str, str, Path, dict]:
+    """(a config locating the run's siblings, the run's name, the field naming it, its directory, its saved
+    config.json)."""
     if cfg.run:
         where: Any = cfg
-        name = cfg.run
-        field = "run"
+        name, field = cfg.run, "run"
     else:
         path = Path(cfg.run_dir)
         if not path.is_dir():
@@ -87,7 +87,7 @@ def source_run(cfg: Config) -> tuple[Any, str, Path, dict]:
     if saved.get("stage") not in STAGES:
         raise InputError(f"{field}: run '{name}' is a {saved.get('stage')} run; export takes {' or '.join(STAGES)} "
                          "runs")
-    return where, name, path, saved
+    return where, name, field, path, saved
 
 
 def _copy(src: Path, dst: Path) -> None:
@@ -164,8 +164,7 @@ def _temporary_beside(out: Path) -> Path:
 
 def run(cfg: Config) -> dict:
     out = check_out_dir(cfg)
-    where, name, path, saved = source_run(cfg)
-    field = "run" if cfg.run else "run_dir"
+    where, name, field, path, saved = source_run(cfg)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temporary_beside(out)
     try:
