@@ -18,10 +18,11 @@ from support.paths import REPO
 pytestmark = pytest.mark.slow
 
 CONFIGS = REPO / "configs" / "embedded" / "slu"
-TINY_SYNTH = ["corpora=[\"fsc\",\"smartlights\",\"read\"]",
+TINY_SYNTH = ["corpora=[\"fsc\",\"smartlights\",\"snips\",\"read\"]",
               "fsc.train_speakers=2", "fsc.valid_speakers=1", "fsc.test_speakers=1", "fsc.utts_per_speaker=31",
               "smartlights.train_speakers=3", "smartlights.valid_speakers=1", "smartlights.test_speakers=1",
               "smartlights.utts_per_speaker=24",
+              "snips.train_speakers=1", "snips.valid_speakers=1", "snips.test_speakers=1", "snips.utts_per_speaker=7",
               "read.train_speakers=2", "read.dev_speakers=1", "read.test_speakers=1", "read.utts_per_speaker=12",
               "read.text_only_lines=400"]
 ARCH = {"layers": 1, "embed_dim": 32, "heads": 2, "ffn_dim": 64, "max_positions": 512}
@@ -54,6 +55,7 @@ def test_slu_pipeline_end_to_end(data, capsys):
     tmp = data
     units = speechkd(tmp, "slu_units", num_codes=16, fit_max_frames=4000, kmeans_iters=5)
     assert units["fsc_train_utts"] == 62 and units["lights_far_train_utts"] == 72 and units["dict_units"] > 20
+    assert units["snips_train_utts"] == 7 and units["snips_intents"] == 7
     vq = speechkd(tmp, "slu_vq_bert", arch=ARCH, **{"train.max_epochs": 1}, **QUIET)
     text = speechkd(tmp, "slu_text_roberta", arch=ARCH, **{"train.max_epochs": 1}, **QUIET)
     assert vq["num_updates"] > 0 and text["vocab_size"] > 100

@@ -14,15 +14,17 @@ from speechkd.stages import synth as stage
 from speechkd.synth.fsc import FSC_INTENTS
 from speechkd.features.fbank import num_frames as n_frames
 from speechkd.synth.smartlights import SMARTLIGHTS_INTENTS
+from speechkd.synth.snips import SNIPS_INTENTS, snips_phrase
 from speechkd.synth.speakers import ENGLISH_VOICES, VARIANTS, speaker_pool, split_speakers
 from speechkd.synth.tts import CHUNK_SIZE, Speaker, synthesize
 from support.paths import REPO
 
 # 2 train speakers x 31 = 62 utterances: more than one TTS chunk, so workers=2 really runs in parallel
-TINY = ["corpora=[\"fsc\",\"smartlights\",\"read\"]",
+TINY = ["corpora=[\"fsc\",\"smartlights\",\"snips\",\"read\"]",
         "fsc.train_speakers=2", "fsc.valid_speakers=1", "fsc.test_speakers=1", "fsc.utts_per_speaker=31",
         "smartlights.train_speakers=2", "smartlights.valid_speakers=1", "smartlights.test_speakers=1",
         "smartlights.utts_per_speaker=6",
+        "snips.train_speakers=2", "snips.valid_speakers=1", "snips.test_speakers=1", "snips.utts_per_speaker=7",
         "read.train_speakers=2", "read.dev_speakers=1", "read.test_speakers=1", "read.utts_per_speaker=4",
         "read.text_only_lines=300"]
 SPLITS = ("train", "valid", "test")
@@ -62,7 +64,17 @@ def test_fsc_label_space_is_fscs():
     assert [" ".join(i) for i in FSC_INTENTS] == expected and len(expected) == 31
 
 
-@pytest.mark.parametrize("sub,intents", [("fsc", FSC_INTENTS), ("smartlights/close", SMARTLIGHTS_INTENTS)])
+def test_snips_label_space_is_the_snips_nlu_benchmarks():
+    assert [" ".join(i) for i in SNIPS_INTENTS] == [f"{name} none none" for name in (
+        "AddToPlaylist", "BookRestaurant", "GetWeather", "PlayMusic", "RateBook", "SearchCreativeWork",
+        "SearchScreeningEvent")]
+    phrases = [snips_phrase(intent, np.random.default_rng(k)) for k in range(100) for intent in SNIPS_INTENTS]
+    assert phrases == [snips_phrase(intent, np.random.default_rng(k)) for k in range(100) for intent in SNIPS_INTENTS]
+    assert len(set(phrases)) > 0.9 * len(phrases)  # slots and phrasings vary, not a handful of fixed sentences
+
+
+@pytest.mark.parametrize("sub,intents", [("fsc", FSC_INTENTS), ("smartlights/close", SMARTLIGHTS_INTENTS),
+                                         ("snips", SNIPS_INTENTS)])
 def test_slu_splits_are_speaker_disjoint_and_cover_every_intent(corpus, sub, intents):
     root = corpus / sub
     assert read_intent_dict(root / "intent_dict") == [" ".join(i) for i in intents]

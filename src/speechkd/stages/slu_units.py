@@ -46,7 +46,7 @@ class Config(DataRunConfig):
                                  "k-means unit tokenizer on fbank frames of the read-speech train split")
     corpora: dict[str, str] = option(
         {"fsc": "data/embedded/fsc", "lights_close": "data/embedded/smartlights/close",
-         "lights_far": "data/embedded/smartlights/far"},
+         "lights_far": "data/embedded/smartlights/far", "snips": "data/embedded/snips"},
         "SLU corpora: output name -> directory (relative to data_root) with {train,valid,test}.csv + intent_dict "
         "in the seed's format, or FSC as released (data/*_data.csv)")
     only_corpora: list[str] = option([], "tokenise only these of `corpora` (run_all.sh --only fsc: the other "

@@ -3,6 +3,7 @@
 Layout under output_dir (default data/embedded):
   fsc/                    FSC-like commands, 31 intents: {train,valid,test}.csv, intent_dict, wavs/
   smartlights/close|far/  Snips SmartLights-like, close field and simulated far field (same utterances)
+  snips/                  SNIPS-NLU-like smart-speaker commands, 7 intents (the SNIPS column of Table 3)
   read/                   read sentences (LibriSpeech stand-in): {train,dev,test}.tsv + text_only.txt
   st_mustc/, st_covost/   English speech -> German text (talk style / read style), S2T TSVs
   nmt_text/               large text-only en-de sample for the NMT expert
@@ -27,12 +28,13 @@ from ..runs import Run
 from ..synth.fsc import FscSpec, build_fsc
 from ..synth.read_speech import ReadSpec, build_read
 from ..synth.smartlights import SmartLightsSpec, build_smartlights
+from ..synth.snips import SnipsSpec, build_snips
 from ..synth.st_corpus import StCorpusSpec, TextParallelSpec, build_st_corpus, build_text_parallel
 
 # bump when a generator changes its output for the same config, so old corpora are regenerated
 GENERATOR_VERSION = 3
 
-ALL_CORPORA = ("fsc", "smartlights", "read", "st_mustc", "st_covost", "nmt_text")
+ALL_CORPORA = ("fsc", "smartlights", "snips", "read", "st_mustc", "st_covost", "nmt_text")
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Config(RunConfig):
     corpora: list[str] = option(list(ALL_CORPORA), "which corpora to generate (a subset of the default)")
     fsc: FscSpec = option(FscSpec, "FSC-like command corpus (31 intents)")
     smartlights: SmartLightsSpec = option(SmartLightsSpec, "smart-lights corpus, close + far field")
+    snips: SnipsSpec = option(SnipsSpec, "SNIPS-NLU-like smart-speaker command corpus (7 intents)")
     read: ReadSpec = option(ReadSpec, "read speech with transcripts + text-only sample")
     st_mustc: StCorpusSpec = option(StCorpusSpec(style="talk", n_train=1500, n_dev=250, n_test=250, seed=2),
                                     "en->de speech translation, talk style (MuST-C stand-in)")
@@ -90,6 +93,7 @@ def _plan(cfg: Config, out: Path) -> list[tuple[str, Path, str, Callable[[], dic
         ("fsc", out / "fsc", corpus_hash(cfg, "fsc"), lambda: build_fsc(cfg.fsc, out / "fsc", seed, w)),
         ("smartlights", out / "smartlights", corpus_hash(cfg, "smartlights"),
          lambda: build_smartlights(cfg.smartlights, out / "smartlights", seed, w)),
+        ("snips", out / "snips", corpus_hash(cfg, "snips"), lambda: build_snips(cfg.snips, out / "snips", seed, w)),
         ("read", out / "read", corpus_hash(cfg, "read"), lambda: build_read(cfg.read, out / "read", seed, w)),
     ]
     st_dirs = [out / "st_mustc", out / "st_covost"]
