@@ -14,7 +14,7 @@ transformers (Speech2TextForConditionalGeneration with the same sizes, if import
 F.cross_entropy(label_smoothing=0.1), its beam search generate(num_beams=5, min/max_new_tokens=30)).
 
 Usage: .venv/bin/python bench/bench_s2t.py [--processes 3] [--steps 10] [--warmup 3] [--threads 2]
-       [--sides speechkd fairseq transformers] [--clock wall|cpu]
+       [--sides speechkd fairseq transformers] [--clock wall|cpu] [--measures train_step_s beam5_s]
 On a shared, loaded CPU machine 2-thread wall times swing widely: there, `--threads 1 --clock cpu` (process
 CPU time, every side alike) gives stable ratios.
 """
@@ -59,7 +59,11 @@ def _timed(fn, warmup: int, steps: int) -> list[float]:
     return out
 
 
-def worker_speechkd(warmup: int, steps: int) -> dict:
+def _measure(fns: dict, measures: list[str], warmup: int, steps: int) -> dict:
+    return {m: _timed(fns[m], warmup, steps) for m in measures}
+
+
+def worker_speechkd(warmup: int, steps: int, measures: list[str]) -> dict:
     import torch
 
     from speechkd.decode.search import beam_search
@@ -90,10 +94,10 @@ def worker_speechkd(warmup: int, steps: int) -> dict:
         hyps = beam_search(model, enc, beam=5, max_len_b=TGT_LEN - 1, min_len=TGT_LEN - 1)
         assert all(h[0].tokens.numel() == TGT_LEN for h in hyps)
 
-    return {"train_step_s": _timed(train_step, warmup, steps), "beam5_s": _timed(beam5, warmup, steps)}
+    return _measure({"train_step_s": train_step, "beam5_s": beam5}, measures, warmup, steps)
 
 
-def worker_transformers(warmup: int, steps: int) -> dict:
+def worker_transformers(warmup: int, steps: int, measures: list[str]) -> dict:
     import torch
     import torch.nn.functional as F
     import transformers
@@ -128,13 +132,13 @@ def worker_transformers(warmup: int, steps: int) -> dict:
                                  min_new_tokens=TGT_LEN, max_new_tokens=TGT_LEN, early_stopping=True)
         assert out.size(1) == TGT_LEN + 1
 
-    return {"train_step_s": _timed(train_step, warmup, steps), "beam5_s": _timed(beam5, warmup, steps)}
+    return _measure({"train_step_s": train_step, "beam5_s": beam5}, measures, warmup, steps)
 
 
 def run_side(side: str, args) -> dict | None:
     """One process of one side -> {"train_step_s": [...], "beam5_s": [...]}, or None when it cannot run."""
     common = ["--warmup", str(args.warmup), "--steps", str(args.steps), "--threads", str(args.threads),
-              "--clock", args.clock]
+              "--clock", args.clock, "--measures", *args.measures]
     if side == "fairseq":
         python = os.environ.get("FAIRSEQ_PYTHON")
         if not python or not (HERE / "ref_fairseq_s2t.py").exists():
@@ -175,6 +179,8 @@ def main() -> None:
     ap.add_argument("--sides", nargs="+", default=["speechkd", "fairseq", "transformers"])
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                     help="cpu = process CPU time: robust on a shared, loaded machine with --threads 1")
+    ap.add_argument("--measures", nargs="+", choices=MEASURES, default=list(MEASURES),
+                    help="what to time (beam5_s alone skips the train step)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
@@ -183,7 +189,7 @@ def main() -> None:
         CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
         torch.set_num_threads(args.threads)
         fn = {"speechkd": worker_speechkd, "transformers": worker_transformers}[args.worker]
-        print(json.dumps(fn(args.warmup, args.steps)), flush=True)
+        print(json.dumps(fn(args.warmup, args.steps, args.measures)), flush=True)
         return
 
     sides = []
@@ -193,13 +199,13 @@ def main() -> None:
             print(f"skip {side}: {why}")
         else:
             sides.append(side)
-    times: dict[str, dict[str, list[float]]] = {s: {m: [] for m in MEASURES} for s in sides}
+    times: dict[str, dict[str, list[float]]] = {s: {m: [] for m in args.measures} for s in sides}
     for _ in range(args.processes):  # interleaved, so drifting machine load hits every side alike
         for side in sides:
             result = run_side(side, args)
             if result is None:
                 continue
-            for m in MEASURES:
+            for m in args.measures:
                 times[side][m].extend(result[m])
     print(f"s2t_transformer_s, batch {BATCH}x{FRAMES}x{FEATS}, {TGT_LEN} target tokens, vocab {VOCAB}, "
           f"{args.threads} threads, {args.clock} clock, {args.processes} processes x {args.steps} steps after "
@@ -207,7 +213,7 @@ def main() -> None:
     print(f"{'side':<14}{'measure':<14}{'min':>9}{'median':>9}{'max':>9}")
     medians: dict[str, dict[str, float]] = {}
     for side in sides:
-        for m in MEASURES:
+        for m in args.measures:
             t = times[side][m]
             if not t:
                 continue

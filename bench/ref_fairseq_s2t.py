@@ -5,6 +5,7 @@ speechkd's benchmarks call it through the interpreter named by $FAIRSEQ_PYTHON, 
 
     TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 $FAIRSEQ_PYTHON bench/ref_fairseq_s2t.py [--warmup 3] [--steps 10] [--threads 2]
         [--clock wall|cpu]   (cpu = process CPU time: stable on a shared, loaded machine with --threads 1)
+        [--measures train_step_s beam5_s]   (what to time)
 
 Standard batch of ../shared/PERFORMANCE.md: s2t_transformer_s (12 enc / 6 dec layers, d 256, 4 heads, FFN 2048,
 conv subsampler 2 x k5 s2, 1024 channels), vocabulary 8000 (fairseq Dictionary: 4 specials + 7996 symbols), separate
@@ -15,7 +16,8 @@ decoder output projection (the arch default; 31.07 M parameters as PERFORMANCE.m
                 clip_grad_norm 10 (the recipe's --clip-norm), FairseqAdam step (betas 0.9/0.98, lr 2e-3).
   beam5_s:      fairseq SequenceGenerator, beam 5, eval mode, no_grad, encoder included; min_len = max_len_b = 29
                 so every hypothesis is exactly 29 tokens + eos: 30 incremental decoder steps per batch.
-Prints ONE JSON line on stdout: {"train_step_s": [...], "beam5_s": [...]} (seconds per timed step).
+Prints ONE JSON line on stdout: {"train_step_s": [...], "beam5_s": [...]} (seconds per timed step; the measures
+asked for).
 """
 from __future__ import annotations
 
@@ -77,6 +79,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--clock", choices=["wall", "cpu"], default="wall")
+    ap.add_argument("--measures", nargs="+", choices=["train_step_s", "beam5_s"], default=["train_step_s", "beam5_s"])
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
 
@@ -124,11 +127,11 @@ def main() -> None:
             out.append(now() - t0)
         return out
 
-    train = timed(train_step)
-    beam = timed(beam5)
+    fns = {"train_step_s": train_step, "beam5_s": beam5}
+    times = {m: timed(fns[m]) for m in a.measures}
     print(f"[ref_fairseq_s2t] fairseq {__import__('fairseq').__version__}, torch {torch.__version__}, "
           f"{n_params / 1e6:.2f} M params, {a.threads} threads, {a.clock} clock", file=sys.stderr)
-    print(json.dumps({"train_step_s": train, "beam5_s": beam}), flush=True)
+    print(json.dumps(times), flush=True)
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def test_shared_encoder_across_beams_equals_expanded_encoder():
             a = model.decode(prev[:, : i + 1], enc, c1)
             b = model.decode(prev[:, : i + 1], expanded, c2)
             assert torch.allclose(a, b, atol=1e-5)
-    assert c1.layers[0]["encoder"]["k"].size(0) == 3 and c2.layers[0]["encoder"]["k"].size(0) == 12
+    assert c1.encoder_kv.size(2) == 3 and c2.encoder_kv.size(2) == 12  # (L, 2, rows, H, S, D)
 
 
 def test_log_softmax_is_float32():

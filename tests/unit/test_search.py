@@ -106,6 +106,25 @@ def test_beam_search_with_per_beam_encoder_copies_is_identical(s2t, speech):
         assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-5)
 
 
+@pytest.mark.parametrize("beam", [1, 2])
+def test_hypotheses_ending_at_step_zero(speech, beam):
+    """min_len 0 and a strong EOS bias: hypotheses end at step 0, where one row per sentence is decoded (with beam
+    1 whole sentences leave the batch there); the shared and the per-beam encoder paths both follow fairseq."""
+    torch.manual_seed(0)
+    model = _bias_towards_eos(S2TTransformerModel.build("s2t_transformer_s", 50, **TINY_S2T).eval(), 4.0)
+    x, lens = speech
+    with torch.no_grad():
+        enc = model.encode(x, lens)
+    refs = [reference_beam(model, enc.index_select(torch.tensor([i])), beam, 8, min_len=0) for i in range(6)]
+    assert any(len(r[0]) == 1 for ref in refs for r in ref)
+    for shared in (True, False):
+        model.encoder_shared_across_beams = shared
+        hyps = beam_search(model, enc, beam=beam, max_len_b=8, min_len=0)
+        for nbest, ref in zip(hyps, refs):
+            assert [h.tokens.tolist() for h in nbest] == [r[0] for r in ref]
+            assert [h.score for h in nbest] == pytest.approx([r[1] for r in ref], abs=1e-4)
+
+
 def _models():
     torch.manual_seed(0)
     s2t = _bias_towards_eos(S2TTransformerModel.build("s2t_transformer_s", 50, **TINY_S2T).eval(), 2.0)

@@ -12,7 +12,9 @@ fairseq-generate:
   is done when it has `beam` finished hypotheses (or at max_len) and leaves the batch;
 - n-best lists are sorted by score, best first.
 The encoder output is not copied per beam when the model shares it across beams (transformers), and the
-incremental decoder state follows the surviving hypotheses with `cache.reorder`.
+incremental decoder state follows the surviving hypotheses with `cache.reorder`. Step 0 decodes one row per
+sentence (all its beams hold the same BOS, and fairseq keeps only the first beam's scores there); the cache, and
+an encoder output that is not shared, grow to one row per beam at the first reorder.
 
 `greedy` is beam search with beam 1 (the same rules, hence the same hypotheses), written as one batched loop
 without the beam bookkeeping: finished rows are carried along (their outputs ignored) and the batch is compacted
@@ -49,7 +51,8 @@ def max_decode_len(model: Seq2SeqModel, max_len_a: float, max_len_b: int, src_le
 def _step_lprobs(model: Seq2SeqModel, tokens: Tensor, enc: EncoderOut, cache, pad: int, unk: int | None,
                  unk_penalty: float) -> Tensor:
     lprobs = model.get_normalized_probs(model.decode(tokens, enc, cache))[:, -1, :]
-    lprobs.masked_fill_(lprobs.isnan(), -math.inf)
+    if bool(lprobs.sum().isnan()):  # log-probs are <= 0 or NaN: one reduction finds a NaN
+        lprobs.masked_fill_(lprobs.isnan(), -math.inf)
     lprobs[:, pad] = -math.inf  # never select pad
     if unk is not None and unk_penalty:
         lprobs[:, unk] -= unk_penalty
@@ -125,8 +128,6 @@ def _beam_search(model, enc: EncoderOut, beam_size: int, max_len: int, lenpen: f
     bsz = enc.out.size(0)
     device = enc.out.device
     shared = model.encoder_shared_across_beams
-    if not shared:
-        enc = model.reorder_encoder_out(enc, torch.arange(bsz, device=device).repeat_interleave(beam_size))
     cache = model.new_cache()
     scores = torch.zeros(bsz * beam_size, max_len + 1, device=device)
     tokens = torch.full((bsz * beam_size, max_len + 2), pad, dtype=torch.long, device=device)
@@ -149,9 +150,17 @@ def _beam_search(model, enc: EncoderOut, beam_size: int, max_len: int, lenpen: f
                 corr = batch_idxs - torch.arange(batch_idxs.numel(), device=device)
                 reorder_state.view(-1, beam_size).add_(corr.unsqueeze(-1) * beam_size)
                 enc_order = batch_idxs if shared else reorder_state
+            order = reorder_state
+            if step == 1:  # the cache (and an unshared encoder output) still has one row per sentence
+                order = torch.div(reorder_state, beam_size, rounding_mode="floor")
+                if not shared:
+                    enc_order = order
+            if enc_order is not None:
                 enc = model.reorder_encoder_out(enc, enc_order)
-            cache.reorder(reorder_state, enc_order)
-        lprobs = _step_lprobs(model, tokens[:, : step + 1], enc, cache, pad, unk, unk_penalty)
+            cache.reorder(order, enc_order)
+        # step 0: every beam of a sentence holds the same BOS, so one row per sentence is decoded
+        prefix = tokens[::beam_size, :1] if step == 0 else tokens[:, : step + 1]
+        lprobs = _step_lprobs(model, prefix, enc, cache, pad, unk, unk_penalty)
         vocab = lprobs.size(-1)
         if step >= max_len:
             eos_col = lprobs[:, eos].clone()
@@ -161,11 +170,9 @@ def _beam_search(model, enc: EncoderOut, beam_size: int, max_len: int, lenpen: f
             lprobs[:, eos] = -math.inf
 
         # search.BeamSearch.step
-        lp = lprobs.view(bsz, -1, vocab)
-        if step == 0:
-            lp = lp[:, ::beam_size, :].contiguous()
-        else:
-            lp = lp + scores.view(bsz, beam_size, -1)[:, :, step - 1].unsqueeze(-1)
+        lp = lprobs.view(bsz, -1, vocab)  # step 0: (bsz, 1, vocab), fairseq's lprobs[:, ::beam_size]
+        if step > 0:
+            lp.add_(scores.view(bsz, beam_size, -1)[:, :, step - 1: step])
         flat = lp.view(bsz, -1)
         cand_scores, cand_indices = torch.topk(flat, k=min(cand_size, flat.size(1) - 1))
         cand_beams = torch.div(cand_indices, vocab, rounding_mode="trunc")

@@ -6,8 +6,9 @@ batch-first (B, T, C) — fairseq is time-first internally, which only changes l
 Attention runs through F.scaled_dot_product_attention (fused kernels on CPU and GPU).
 
 Incremental decoding: `TransformerDecoder.forward(..., cache=DecoderCache())` processes only the
-last position of `prev_output_tokens` and keeps every layer's self-attention keys/values (and the
-encoder-attention keys/values, computed once); `DecoderCache.reorder(order, encoder_order)` follows beam search.
+last position of `prev_output_tokens` (TransformerDecoderLayer.forward_step) and keeps every layer's
+self-attention keys/values in a preallocated buffer, and the encoder-attention keys/values, computed once;
+`DecoderCache.reorder(order, encoder_order)` follows beam search.
 
 Beam search may pass an encoder output with one row per sentence while the decoder runs k beams per
 sentence (rows sentence-major): encoder attention then folds the k beams into the query length, so the
@@ -106,26 +107,10 @@ class MultiheadAttention(nn.Module):
         return x.view(b, t, self.num_heads, self.head_dim).transpose(1, 2)
 
     def forward(self, query: Tensor, key: Tensor, key_padding_mask: Tensor | None = None,
-                causal: bool = False, cache: dict | None = None, static_kv: bool = False) -> Tensor:
-        """query (B, Tq, C), key=value (B, Tk, C); key_padding_mask (B, Tk) True at pads.
-        cache: per-layer dict; self-attention appends this step's k/v, static_kv (encoder attention)
-        computes k/v once and reuses them."""
+                causal: bool = False) -> Tensor:
+        """query (B, Tq, C), key=value (B, Tk, C); key_padding_mask (B, Tk) True at pads."""
         q = self._heads(self.q_proj(query))
-        if cache is not None and static_kv and "k" in cache:
-            k, v = cache["k"], cache["v"]
-        else:
-            k, v = self._heads(self.k_proj(key)), self._heads(self.v_proj(key))
-            if cache is not None:
-                if not static_kv and "k" in cache:
-                    k, v = torch.cat([cache["k"], k], dim=2), torch.cat([cache["v"], v], dim=2)
-                cache["k"], cache["v"] = k, v
-        b, h, t, d = q.shape
-        fold = b // k.size(0) if b != k.size(0) else 1
-        if fold != 1:
-            # k beams per key row (beam search over an unexpanded encoder output): beams become queries
-            if causal or b != fold * k.size(0):
-                raise ValueError(f"{b} query rows cannot share {k.size(0)} key rows")
-            q = q.view(k.size(0), fold, h, t, d).transpose(1, 2).reshape(k.size(0), h, fold * t, d)
+        k, v = self._heads(self.k_proj(key)), self._heads(self.v_proj(key))
         mask = None
         if key_padding_mask is not None:
             mask = ~key_padding_mask[:, None, None, :]
@@ -133,13 +118,25 @@ class MultiheadAttention(nn.Module):
                 mask = mask & torch.ones(q.size(2), k.size(2), dtype=torch.bool, device=q.device).tril(
                     k.size(2) - q.size(2))
             causal = False
+        return self.out_proj(self.attend(q, k, v, mask, causal))
+
+    def attend(self, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None, causal: bool = False) -> Tensor:
+        """Projected heads q (B, H, Tq, D), k/v (Bk, H, Tk, D) -> attention (B, Tq, C), before out_proj; mask broadcasts
+        to (Bk, 1, 1, Tk) or (Bk, 1, Tq, Tk), True where a query may attend. When B = k·Bk (k beams per key row,
+        sentence-major: beam search over an unexpanded encoder output) the beams become queries."""
+        b, h, t, d = q.shape
+        fold = b // k.size(0) if b != k.size(0) else 1
+        if fold != 1:
+            if causal or b != fold * k.size(0):
+                raise ValueError(f"{b} query rows cannot share {k.size(0)} key rows")
+            q = q.view(k.size(0), fold, h, t, d).transpose(1, 2).reshape(k.size(0), h, fold * t, d)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal and q.size(2) > 1,
                                              dropout_p=self.dropout if self.training else 0.0)
         if fold != 1:
             out = out.view(k.size(0), h, fold, t, d).permute(0, 2, 3, 1, 4)
         else:
             out = out.transpose(1, 2)
-        return self.out_proj(out.reshape(b, t, self.embed_dim))
+        return out.reshape(b, t, self.embed_dim)
 
 
 def _activation(name: str):
@@ -174,11 +171,12 @@ class TransformerEncoderLayer(nn.Module):
         self.dropout, self.activation_dropout = dropout, activation_dropout
         self.activation_fn, self.normalize_before = _activation(activation), normalize_before
 
-    def _ffn(self, x: Tensor) -> Tensor:
+    def _ffn(self, x: Tensor, linear=F.linear) -> Tensor:
         residual = x
         x = _Residual.pre(x, self.final_layer_norm, self.normalize_before)
-        x = F.dropout(self.activation_fn(self.fc1(x)), self.activation_dropout, self.training)
-        x = residual + F.dropout(self.fc2(x), self.dropout, self.training)
+        x = F.dropout(self.activation_fn(linear(x, self.fc1.weight, self.fc1.bias)), self.activation_dropout,
+                      self.training)
+        x = residual + F.dropout(linear(x, self.fc2.weight, self.fc2.bias), self.dropout, self.training)
         return _Residual.post(x, self.final_layer_norm, self.normalize_before)
 
     def forward(self, x: Tensor, padding_mask: Tensor | None) -> Tensor:
@@ -201,33 +199,101 @@ class TransformerDecoderLayer(TransformerEncoderLayer):
         self.encoder_attn_layer_norm = nn.LayerNorm(embed_dim)
 
     def forward(self, x: Tensor, encoder_out: Tensor, encoder_padding_mask: Tensor | None,  # type: ignore[override]
-                self_padding_mask: Tensor | None = None, cache: dict | None = None) -> Tensor:
+                self_padding_mask: Tensor | None = None) -> Tensor:
+        return self._sublayers(
+            x, lambda h: self.self_attn(h, h, key_padding_mask=self_padding_mask, causal=True),
+            lambda h: self.encoder_attn(h, encoder_out, key_padding_mask=encoder_padding_mask))
+
+    def forward_step(self, x: Tensor, cache: "DecoderCache", i: int) -> Tensor:
+        """One incremental step of x (N, 1, C), this being layer i: this position's self-attention key/value is
+        written into the cache at position cache.step; encoder attention reads the projected encoder output
+        (B = N or N / beams rows, see MultiheadAttention.attend)."""
+        sa, ea, t = self.self_attn, self.encoder_attn, cache.step
+        self_kv, encoder_kv = cache.self_kv[i], cache.encoder_kv[i]
+
+        def self_attention(h: Tensor) -> Tensor:
+            qkv_heads = step_linear(h, *cache.qkv[i]).view(h.size(0), 3, sa.num_heads, 1, sa.head_dim)
+            self_kv[:, :, :, t: t + 1].copy_(qkv_heads[:, 1:].transpose(0, 1))
+            out = sa.attend(qkv_heads[:, 0], self_kv[0, :, :, : t + 1], self_kv[1, :, :, : t + 1])
+            return step_linear(out, sa.out_proj.weight, sa.out_proj.bias)
+
+        def encoder_attention(h: Tensor) -> Tensor:
+            q = ea._heads(step_linear(h, ea.q_proj.weight, ea.q_proj.bias))
+            out = ea.attend(q, encoder_kv[0], encoder_kv[1], cache.encoder_mask)
+            return step_linear(out, ea.out_proj.weight, ea.out_proj.bias)
+
+        return self._sublayers(x, self_attention, encoder_attention, step_linear)
+
+    def _sublayers(self, x: Tensor, self_attention, encoder_attention, linear=F.linear) -> Tensor:
         residual = x
         x = _Residual.pre(x, self.self_attn_layer_norm, self.normalize_before)
-        x = self.self_attn(x, x, key_padding_mask=self_padding_mask, causal=cache is None,
-                           cache=None if cache is None else cache.setdefault("self", {}))
-        x = residual + F.dropout(x, self.dropout, self.training)
+        x = residual + F.dropout(self_attention(x), self.dropout, self.training)
         x = _Residual.post(x, self.self_attn_layer_norm, self.normalize_before)
         residual = x
         x = _Residual.pre(x, self.encoder_attn_layer_norm, self.normalize_before)
-        x = self.encoder_attn(x, encoder_out, key_padding_mask=encoder_padding_mask,
-                              cache=None if cache is None else cache.setdefault("encoder", {}), static_kv=True)
-        x = residual + F.dropout(x, self.dropout, self.training)
+        x = residual + F.dropout(encoder_attention(x), self.dropout, self.training)
         x = _Residual.post(x, self.encoder_attn_layer_norm, self.normalize_before)
-        return self._ffn(x)
+        return self._ffn(x, linear)
+
+
+_ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
+
+
+def step_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """F.linear for the few rows of an incremental decoding step. On CPU in float32 without autograd it runs
+    oneDNN's matmul (torch.ops.mkldnn._linear_pointwise, the kernel of torch.compile's CPU backend), which is
+    faster than MKL's sgemm for 8-64 rows (bench/bench_s2t.py); elsewhere, F.linear."""
+    if (_ONEDNN_LINEAR is not None and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
+            and not torch.is_grad_enabled()):
+        return _ONEDNN_LINEAR(x, weight, bias, "none", [], "")
+    return F.linear(x, weight, bias)
 
 
 class DecoderCache:
-    """Incremental state of a TransformerDecoder: per-layer key/value tensors (B, H, T, D)."""
+    """Incremental state of a TransformerDecoder, for inference: its buffers are written in place, so no autograd
+    runs through them.
+
+    - self_kv (L, 2, N, H, capacity, D): every layer's self-attention keys and values, positions 0 .. step − 1
+      filled; preallocated and doubled when full, so that a step writes one position instead of concatenating.
+    - encoder_kv (L, 2, B, H, S, D): the encoder-attention keys/values, projected from the encoder output once, for
+      all layers in one matmul; encoder_mask (B, 1, 1, S) True at valid frames, or None.
+    - qkv: per layer, the self-attention q/k/v projections fused into one (weight, bias).
+    """
+
+    initial_capacity = 16
 
     def __init__(self) -> None:
-        self.layers: list[dict] = []
         self.step = 0
+        self.self_kv: Tensor | None = None
+        self.encoder_kv: Tensor | None = None
+        self.encoder_mask: Tensor | None = None
+        self.qkv: list[tuple[Tensor, Tensor]] = []
+        self._spare: Tensor | None = None  # same shape as self_kv: where `reorder` gathers to
 
-    def layer(self, i: int) -> dict:
-        while len(self.layers) <= i:
-            self.layers.append({})
-        return self.layers[i]
+    def start(self, decoder: "TransformerDecoder", encoder_out: Tensor, encoder_padding_mask: Tensor | None,
+              rows: int) -> None:
+        """First step: project the encoder output, fuse the projections, allocate the self-attention buffer."""
+        layers = decoder.layers
+        kv_weight = torch.cat([p.weight for l in layers for p in (l.encoder_attn.k_proj, l.encoder_attn.v_proj)])
+        kv_bias = torch.cat([p.bias for l in layers for p in (l.encoder_attn.k_proj, l.encoder_attn.v_proj)])
+        attn = layers[0].encoder_attn
+        b, s, _ = encoder_out.shape
+        kv = F.linear(encoder_out, kv_weight, kv_bias).view(b, s, len(layers), 2, attn.num_heads, attn.head_dim)
+        self.encoder_kv = kv.permute(2, 3, 0, 4, 1, 5).contiguous()
+        self.encoder_mask = None if encoder_padding_mask is None else ~encoder_padding_mask[:, None, None, :]
+        self.qkv = [(torch.cat([l.self_attn.q_proj.weight, l.self_attn.k_proj.weight, l.self_attn.v_proj.weight]),
+                     torch.cat([l.self_attn.q_proj.bias, l.self_attn.k_proj.bias, l.self_attn.v_proj.bias]))
+                    for l in layers]
+        sa = layers[0].self_attn
+        self.self_kv = encoder_out.new_empty(len(layers), 2, rows, sa.num_heads, self.initial_capacity, sa.head_dim,
+                                             dtype=kv.dtype)
+
+    def make_room(self) -> None:
+        """Double the self-attention buffer when the next position does not fit."""
+        if self.self_kv is not None and self.step == self.self_kv.size(4):
+            grown = self.self_kv.new_empty(*self.self_kv.shape[:4], 2 * self.step, self.self_kv.size(5))
+            grown[:, :, :, :, : self.step] = self.self_kv
+            self.self_kv, self._spare = grown, None
 
     def reorder(self, order: Tensor, encoder_order: Tensor | None = None) -> None:
         """Select batch rows (beam search: hypotheses that survive a step). Self-attention states follow
@@ -235,17 +301,18 @@ class DecoderCache:
         `encoder_order` (the order the caller applied to the encoder output) and stay as they are when it is
         None, i.e. when the encoder rows did not change (beam search reorders hypotheses within a sentence,
         whose encoder rows are identical)."""
-        for layer in self.layers:
-            for kind, kv in layer.items():
-                if not kv:
-                    continue
-                sel = order
-                if kind == "encoder":
-                    if encoder_order is None:
-                        continue
-                    sel = encoder_order
-                for name in ("k", "v"):
-                    kv[name] = kv[name].index_select(0, sel)
+        if self.self_kv is not None:
+            shape = list(self.self_kv.shape)
+            shape[2] = order.numel()
+            if self._spare is None or list(self._spare.shape) != shape:
+                self._spare = self.self_kv.new_empty(shape)
+            filled = slice(0, self.step)
+            torch.index_select(self.self_kv[:, :, :, :, filled], 2, order, out=self._spare[:, :, :, :, filled])
+            self.self_kv, self._spare = self._spare, self.self_kv
+        if encoder_order is not None and self.encoder_kv is not None:
+            self.encoder_kv = self.encoder_kv.index_select(2, encoder_order)
+            if self.encoder_mask is not None:
+                self.encoder_mask = self.encoder_mask.index_select(0, encoder_order)
 
 
 class TransformerDecoder(nn.Module):
@@ -282,26 +349,39 @@ class TransformerDecoder(nn.Module):
         """prev_output_tokens (B, U) -> logits (B, U, V); with `cache`, only the last position is
         computed (B, 1, V) and the cache advances one step."""
         if cache is not None:
-            step = prev_output_tokens.size(1) - 1
-            tokens = prev_output_tokens[:, -1:]
-            positions = self.embed_positions(tokens, step=step)
-            self_padding_mask = None
+            x = self._step(prev_output_tokens, encoder_out, encoder_padding_mask, cache)
         else:
-            tokens = prev_output_tokens
-            positions = self.embed_positions(tokens)
             # targets are right-padded, so under the causal mask no real position sees a pad: fairseq's
             # self-attention padding mask only changes outputs at pad positions, which every loss ignores;
             # leaving it out keeps SDPA on its fused causal kernel
-            self_padding_mask = None
+            x = self._embed(prev_output_tokens, self.embed_positions(prev_output_tokens))
+            for layer in self.layers:
+                x = layer(x, encoder_out, encoder_padding_mask)
+        if self.layer_norm is not None:
+            x = self.layer_norm(x)
+        if features_only:
+            return x
+        if cache is not None:
+            return step_linear(x, self.output_projection.weight, self.output_projection.bias)
+        return self.output_projection(x)
+
+    def _embed(self, tokens: Tensor, positions: Tensor) -> Tensor:
         x = self.embed_scale * self.embed_tokens(tokens) + positions
         if self.layernorm_embedding is not None:
             x = self.layernorm_embedding(x)
-        x = F.dropout(x, self.dropout, self.training)
+        return F.dropout(x, self.dropout, self.training)
+
+    def _step(self, prev_output_tokens: Tensor, encoder_out: Tensor, encoder_padding_mask: Tensor | None,
+              cache: DecoderCache) -> Tensor:
+        step = prev_output_tokens.size(1) - 1
+        if step != cache.step:
+            raise ValueError(f"a prefix of {step + 1} tokens after {cache.step} cached steps")
+        tokens = prev_output_tokens[:, -1:]
+        x = self._embed(tokens, self.embed_positions(tokens, step=step))
+        if step == 0:
+            cache.start(self, encoder_out, encoder_padding_mask, tokens.size(0))
+        cache.make_room()
         for i, layer in enumerate(self.layers):
-            x = layer(x, encoder_out, encoder_padding_mask, self_padding_mask,
-                      cache=None if cache is None else cache.layer(i))
-        if self.layer_norm is not None:
-            x = self.layer_norm(x)
-        if cache is not None:
-            cache.step += 1
-        return x if features_only else self.output_projection(x)
+            x = layer.forward_step(x, cache, i)
+        cache.step += 1
+        return x
