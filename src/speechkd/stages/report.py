@@ -1,10 +1,14 @@
 """report: render every paper table of a profile and the report that links them.
 
 For each table spec (configs/tables/<table_id>.json) writes <out_dir>/<table_id>.md, .csv and .tex (render.py),
-<table_id>_bars.png (paper vs reproduced) and <table_id>_curves.png (training/validation curves of the runs
-behind the table), then <out_dir>/report.md: the environment (date, git commit, versions, device), every table,
-the order of the reproduced rows per column beside the paper's, the sacreBLEU signatures of the ST scores, and
-the runs that have not finished. Unfinished runs leave empty cells; rerun the command when they are done.
+<table_id>_bars.png (each row's gain over its baseline row, paper and ours) and <table_id>_curves.png (training
+curves of the runs behind the table, grouped by objective), then <out_dir>/claims.csv (the papers' claims of
+configs/tables/claims.json judged over the seeds, claims.py) and <out_dir>/report.md: the claims, the models the
+rows depend on (dependencies.py), the environment (date, git commit, versions, device), every table, the order of
+the reproduced rows per column beside the paper's, the sacreBLEU signatures of the ST scores, and the runs that
+have not finished. On the embedded profile the tables show gains over the baseline row instead of Δ = reproduced
+− paper (meaningless on synthetic data; the CSV keeps it). Unfinished runs leave empty cells; rerun the command
+when they are done.
 """
 from __future__ import annotations
 
@@ -13,14 +17,16 @@ from pathlib import Path
 
 from ..config import option
 from ..fileio import write_text_atomic
-from ..runs import provenance
-from ..tables import plots
+from ..runs import REPO_ROOT, provenance
+from ..tables import claims as claims_mod
+from ..tables import dependencies, plots
 from ..tables.render import TableResult, collect, fmt, to_csv, to_latex, to_markdown
-from ..tables.spec import TABLES_DIR, all_table_specs
+from ..tables.spec import CLAIMS_FILE, TABLES_DIR, all_table_specs
 
 EMBEDDED_CAVEAT = ("**Synthetic data.** The embedded profile trains and tests on stand-in corpora the project "
                    "generates itself (espeak-ng speech, grammar text): its numbers are not comparable with the "
-                   "paper's — only the ordering of the rows is.")
+                   "paper's — only the ordering of the rows is, so the tables show each row's gain over its "
+                   "baseline row beside the paper's gain.")
 
 
 @dataclasses.dataclass
@@ -28,7 +34,8 @@ class Config:
     profile: str = option("embedded", "profile whose runs fill the tables: embedded or paper")
     runs_dir: str = option("runs", "root of all run directories (runs are read from <runs_dir>/<profile>/)")
     out_dir: str = option("", "where tables, plots and report.md go (default: results/<profile>)")
-    tables_dir: str = option("", "directory of table specs (default: the bundled configs/tables)", path="dir")
+    tables_dir: str = option("", "directory of table specs and their claims.json (default: the bundled "
+                                 "configs/tables)", path="dir")
     plots: bool = option(True, "draw the PNG plots (bars and training curves)")
     tables: list[str] = option([], "the tables this invocation ran (run_all.sh --only); the others are marked "
                                    "'not run' ([] = every table was run)")
@@ -37,25 +44,36 @@ class Config:
 def run(cfg: Config) -> Path:
     out = Path(cfg.out_dir or Path("results") / cfg.profile)
     profile_dir = Path(cfg.runs_dir) / cfg.profile
-    specs = all_table_specs(cfg.tables_dir or TABLES_DIR)
+    tables_dir = Path(cfg.tables_dir or TABLES_DIR)
+    specs = all_table_specs(tables_dir)
     results = [collect(spec, profile_dir) for spec in specs]  # read everything first: bad input fails early
+    by_id = {r.spec.id: r for r in results}
+    claims_path = tables_dir / CLAIMS_FILE
+    judged = ([claims_mod.judge(c, by_id) for c in claims_mod.load_claims(claims_path, by_id)]
+              if claims_path.is_file() else None)
+    deps = dependencies.collect_dependencies(results, profile_dir, REPO_ROOT / "configs" / cfg.profile)
+    delta = cfg.profile != "embedded"  # Δ = reproduced − paper means nothing on the synthetic data
     sections = []
     for result in results:
         tid = result.spec.id
-        markdown = to_markdown(result, heading="#")
+        markdown = to_markdown(result, heading="#", delta=delta)
         if cfg.tables and tid not in cfg.tables:
             markdown += (f"\n**Not run**: this report comes from a run of {', '.join(cfg.tables)} only "
                          f"(run_all.sh --only); cells above are from earlier runs, if any.\n")
         write_text_atomic(out / f"{tid}.md", markdown)
         write_text_atomic(out / f"{tid}.csv", to_csv(result))
-        write_text_atomic(out / f"{tid}.tex", to_latex(result))
+        write_text_atomic(out / f"{tid}.tex", to_latex(result, delta=delta))
         images = _plots(result, out) if cfg.plots else None
-        section = _table_section(result, images)
+        section = _table_section(result, images, delta)
         if cfg.tables and tid not in cfg.tables:
             section = "**Not run in this invocation** (run_all.sh --only).\n\n" + section
         sections.append(section)
+    if judged is not None:
+        write_text_atomic(out / "claims.csv", claims_mod.to_csv(judged))
     report = out / "report.md"
-    write_text_atomic(report, _report(cfg, profile_dir, results, sections))
+    front = _claims_section(judged, claims_path) + ["", "## Models the rows depend on", ""]
+    front += dependencies.to_markdown(deps) + [""]
+    write_text_atomic(report, _report(cfg, profile_dir, results, sections, front))
     print(f"[report] {len(results)} tables -> {report}")
     return report
 
@@ -74,9 +92,16 @@ def _plots(result: TableResult, out: Path) -> list[str]:
 
 # ------------------------------------------------------------------------------------------ sections
 
-def _table_section(result: TableResult, images: list[str] | None) -> str:
+def _claims_section(judged: list | None, claims_path: Path) -> list[str]:
+    lines = ["## Claims", ""]
+    if judged is None:
+        return lines + [f"None: no claims file `{claims_path.name}` beside the table specs."]
+    return lines + claims_mod.to_markdown(judged)
+
+
+def _table_section(result: TableResult, images: list[str] | None, delta: bool) -> str:
     tid = result.spec.id
-    lines = [to_markdown(result, heading="##"),
+    lines = [to_markdown(result, heading="##", delta=delta),
              f"Files: [{tid}.md]({tid}.md) · [{tid}.csv]({tid}.csv) · [{tid}.tex]({tid}.tex)", "",
              "### Row ordering", ""] + row_ordering(result) + [""]
     for name in images or []:
@@ -152,12 +177,13 @@ def sacrebleu_signatures(results: list[TableResult]) -> list[str]:
     return [f"- `{key}`: `{value}` ({', '.join(tables)})" for (key, value), tables in sorted(found.items())]
 
 
-def _report(cfg: Config, profile_dir: Path, results: list[TableResult], sections: list[str]) -> str:
+def _report(cfg: Config, profile_dir: Path, results: list[TableResult], sections: list[str], front: list[str]
+            ) -> str:
     lines = [f"# speechkd results: profile `{cfg.profile}`", ""]
     if cfg.profile == "embedded":
         lines += [EMBEDDED_CAVEAT, ""]
-    lines += [f"Runs read from `{profile_dir}`. Regenerate with `speechkd report --set profile={cfg.profile}`.", "",
-              "## Environment", ""] + environment_block() + ["", "## Tables", ""]
+    lines += [f"Runs read from `{profile_dir}`. Regenerate with `speechkd report --set profile={cfg.profile}`.", ""]
+    lines += front + ["## Environment", ""] + environment_block() + ["", "## Tables", ""]
     lines += [f"- [{r.spec.title}](#{r.spec.id}) — [{r.spec.id}.md]({r.spec.id}.md)" for r in results]
     lines.append("")
     for result, section in zip(results, sections):
