@@ -4,7 +4,7 @@ dataset in fairseq-generate's batches; shared by st-generate, st-eval, st-synthe
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Literal
+from typing import Any, Iterator, Literal
 
 import torch
 
@@ -46,27 +46,32 @@ def pick_device(choice: str) -> torch.device:
     return torch.device("cuda" if choice != "cpu" and torch.cuda.is_available() else "cpu")
 
 
-def decode_dataset(model: torch.nn.Module, dataset: Any, dictionary: Dictionary, gen: GenerationConfig,
-                   device: torch.device, beam: int | None = None) -> tuple[list[Decoded], list[list[int]]]:
-    """Best hypothesis per item, and the batches (lists of dataset indices, in decoding order)."""
+def decode_batches(model: torch.nn.Module, dataset: Any, dictionary: Dictionary, gen: GenerationConfig,
+                   device: torch.device, beam: int | None = None) -> Iterator[list[Decoded]]:
+    """The best hypothesis of every item, one batch at a time (in the batch's order), in fairseq-generate's batches
+    of up to max_tokens, longest first: a caller keeps what it needs of a batch and lets the rest go."""
     from ..decode.search import beam_search
     model = model.to(device).eval()
     sampler = BucketBatchSampler(dataset.lengths, max(gen.max_tokens, int(dataset.lengths.max())), shuffle=False)
-    batches = sampler.global_batches(1)
-    out: list[Decoded] = []
-    order: list[list[int]] = []
     with torch.inference_mode():
-        for spec in batches:
+        for spec in sampler.global_batches(1):
             batch = to_device(dataset.collate(spec), device)
             enc = model.encode(batch["source"], batch["source_lengths"])
             hyps = beam_search(model, enc, beam or gen.beam, gen.max_len_a, gen.max_len_b, gen.lenpen,
                                src_len=int(batch["source"].size(1)), bos=dictionary.eos(), eos=dictionary.eos(),
                                pad=dictionary.pad(), unk=dictionary.unk())
-            indices = batch["index"].tolist()
-            order.append(indices)
-            for i, nbest in zip(indices, hyps):
-                best = nbest[0]
-                out.append(Decoded(i, best.tokens.cpu(), float(best.score), best.positional_scores.float().cpu()))
+            yield [Decoded(i, nbest[0].tokens.cpu(), float(nbest[0].score), nbest[0].positional_scores.float().cpu())
+                   for i, nbest in zip(batch["index"].tolist(), hyps)]
+
+
+def decode_dataset(model: torch.nn.Module, dataset: Any, dictionary: Dictionary, gen: GenerationConfig,
+                   device: torch.device, beam: int | None = None) -> tuple[list[Decoded], list[list[int]]]:
+    """Best hypothesis per item, and the batches (lists of dataset indices, in decoding order)."""
+    out: list[Decoded] = []
+    order: list[list[int]] = []
+    for decoded in decode_batches(model, dataset, dictionary, gen, device, beam):
+        order.append([d.index for d in decoded])
+        out += decoded
     return out, order
 
 

@@ -9,10 +9,11 @@ model that config names, as fairseq's S2T recipes and S2THubInterface ship them.
   features/fbank.py), normalised as the model was trained (the run's data.cmvn with its prep run's gcmvn.npz; a
   config.yaml's eval transforms). Resampling and mp3 are accepted where the model's st-prep accepted them (the
   covost2 reader: Common Voice ships 48 kHz mp3), elsewhere only when asked for.
-- Decoding: st_generate.decode_dataset, the search st-generate runs, in batches of up to max_tokens feature frames,
-  longest first; a batch's files are read and featurised when it is decoded, so memory holds one batch however
-  many files there are. Settings: those of the st-eval (else st-generate) run that decoded the run for its
-  table, each overridable; fairseq's defaults for a checkpoint directory.
+- Decoding: decoding.decode_batches, the search st-generate runs, in batches of up to max_tokens feature frames,
+  longest first; a batch's files are read and featurised when it is decoded and only its text is kept, so the
+  audio and features in memory are one batch's however many files there are. Settings: those of the st-eval
+  (else st-generate) run that decoded the run for its table, each overridable; fairseq's defaults for a
+  checkpoint directory.
 - Output: the text st-score scores: BPE removed (fastBPE "@@ ", sentencepiece), then Moses-detokenised where the
   model's text is Moses-tokenised (our runs, and fastBPE / Moses checkpoint directories: the fork's recipe).
 """
@@ -39,7 +40,7 @@ from ..tokenizers.bpe import BPE
 from ..tokenizers.dictionary import Dictionary, remove_bpe
 from ..tokenizers.moses import detokenize
 from .data import SpeechDataset, TextDataset
-from .decoding import GenerationConfig, decode_dataset, is_cascade, model_data, pick_device
+from .decoding import GenerationConfig, decode_batches, is_cascade, model_data, pick_device
 from .models import load_trained_model
 from .vocab import CODES_FILE
 
@@ -189,11 +190,11 @@ class Translator:
 
     def decode(self, dataset: Any) -> list[Hypothesis]:
         """The best hypothesis of every item of a decode_dataset dataset (lengths, collate), in item order."""
-        decoded, _ = decode_dataset(self.model, dataset, self.dictionary, self.generation, self.device)
         out: list[Hypothesis | None] = [None] * len(dataset)
-        for d in decoded:
-            pieces = self.dictionary.string(d.tokens)
-            out[d.index] = Hypothesis(self.postprocess(pieces), pieces, d.score, d.positional_scores.tolist())
+        for decoded in decode_batches(self.model, dataset, self.dictionary, self.generation, self.device):
+            for d in decoded:  # kept as text and lists: the batch's tensors go with it
+                pieces = self.dictionary.string(d.tokens)
+                out[d.index] = Hypothesis(self.postprocess(pieces), pieces, d.score, d.positional_scores.tolist())
         return out  # type: ignore[return-value]
 
     def postprocess(self, pieces: str) -> str:
