@@ -17,6 +17,7 @@ def test_each_run_takes_its_stage_from_its_config_and_its_dependencies_from_run_
     assert embedded["slu_vq_bert"].stage == embedded["slu_text_roberta"].stage == "slu-mlm-pretrain"
     assert {"slu_ptkd", "slu_text_fsc", "slu_units", "slu_vq_bert"} <= embedded["slu_fsc_full_ftkd"].deps
     assert embedded["slu_infer"].deps == {"slu_fsc_full_ampt"}
+    assert "out=/nonexistent/embedded/slu_infer.tsv" in embedded["slu_infer"].overrides  # inference: a file, no run
     assert embedded["st_mustc_rnn_nll_eval"].stage == "st-eval"
     assert embedded["st_mustc_rnn_nll_eval"].deps == {"st_mustc_rnn_nll"}
     assert {"asr_mustc", "nmt_expert", "st_prep_mustc"} <= embedded["st_mustc_transformer_imitkd_full"].deps
