@@ -6,8 +6,8 @@ batch-first (B, T, C) — fairseq is time-first internally, which only changes l
 Attention runs through F.scaled_dot_product_attention (fused kernels on CPU and GPU).
 
 Incremental decoding: `TransformerDecoder.forward(..., cache=DecoderCache())` processes only the
-last position of `prev_output_tokens` (TransformerDecoderLayer.forward_step) and keeps every layer's
-self-attention keys/values in a preallocated buffer, and the encoder-attention keys/values, computed once;
+last position of `prev_output_tokens` (TransformerDecoderLayer.forward_step); the cache (models/decoder_cache.py)
+keeps every layer's self-attention keys/values and the encoder-attention keys/values, computed once;
 `DecoderCache.reorder(order, encoder_order)` follows beam search.
 
 Beam search may pass an encoder output with one row per sentence while the decoder runs k beams per
@@ -22,6 +22,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .decoder_cache import DecoderCache
 
 
 def make_positions(tokens: Tensor, padding_idx: int) -> Tensor:
@@ -204,7 +206,7 @@ class TransformerDecoderLayer(TransformerEncoderLayer):
             x, lambda h: self.self_attn(h, h, key_padding_mask=self_padding_mask, causal=True),
             lambda h: self.encoder_attn(h, encoder_out, key_padding_mask=encoder_padding_mask))
 
-    def forward_step(self, x: Tensor, cache: "DecoderCache", i: int) -> Tensor:
+    def forward_step(self, x: Tensor, cache: DecoderCache, i: int) -> Tensor:
         """One incremental step of x (N, 1, C), this being layer i: this position's self-attention key/value is
         written into the cache at position cache.step; encoder attention reads the projected encoder output
         (B = N or N / beams rows, see MultiheadAttention.attend)."""
@@ -212,17 +214,17 @@ class TransformerDecoderLayer(TransformerEncoderLayer):
         self_kv, encoder_kv = cache.self_kv[i], cache.encoder_kv[i]
 
         def self_attention(h: Tensor) -> Tensor:
-            qkv_heads = step_linear(h, *cache.qkv[i]).view(h.size(0), 3, sa.num_heads, 1, sa.head_dim)
+            qkv_heads = cache.linear(h, *cache.weights.qkv[i]).view(h.size(0), 3, sa.num_heads, 1, sa.head_dim)
             self_kv[:, :, :, t: t + 1].copy_(qkv_heads[:, 1:].transpose(0, 1))
             out = sa.attend(qkv_heads[:, 0], self_kv[0, :, :, : t + 1], self_kv[1, :, :, : t + 1])
-            return step_linear(out, sa.out_proj.weight, sa.out_proj.bias)
+            return cache.linear(out, sa.out_proj.weight, sa.out_proj.bias)
 
         def encoder_attention(h: Tensor) -> Tensor:
-            q = ea._heads(step_linear(h, ea.q_proj.weight, ea.q_proj.bias))
+            q = ea._heads(cache.linear(h, ea.q_proj.weight, ea.q_proj.bias))
             out = ea.attend(q, encoder_kv[0], encoder_kv[1], cache.encoder_mask)
-            return step_linear(out, ea.out_proj.weight, ea.out_proj.bias)
+            return cache.linear(out, ea.out_proj.weight, ea.out_proj.bias)
 
-        return self._sublayers(x, self_attention, encoder_attention, step_linear)
+        return self._sublayers(x, self_attention, encoder_attention, cache.linear)
 
     def _sublayers(self, x: Tensor, self_attention, encoder_attention, linear=F.linear) -> Tensor:
         residual = x
@@ -234,85 +236,6 @@ class TransformerDecoderLayer(TransformerEncoderLayer):
         x = residual + F.dropout(encoder_attention(x), self.dropout, self.training)
         x = _Residual.post(x, self.encoder_attn_layer_norm, self.normalize_before)
         return self._ffn(x, linear)
-
-
-_ONEDNN_LINEAR = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch.backends.mkldnn.is_available() else None
-
-
-def step_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """F.linear for the few rows of an incremental decoding step. On CPU in float32 without autograd it runs
-    oneDNN's matmul (torch.ops.mkldnn._linear_pointwise, the kernel of torch.compile's CPU backend), which is
-    faster than MKL's sgemm for 8-64 rows (bench/bench_s2t.py); elsewhere, F.linear."""
-    if (_ONEDNN_LINEAR is not None and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32
-            and not torch.is_grad_enabled()):
-        return _ONEDNN_LINEAR(x, weight, bias, "none", [], "")
-    return F.linear(x, weight, bias)
-
-
-class DecoderCache:
-    """Incremental state of a TransformerDecoder, for inference: its buffers are written in place, so no autograd
-    runs through them.
-
-    - self_kv (L, 2, N, H, capacity, D): every layer's self-attention keys and values, positions 0 .. step − 1
-      filled; preallocated and doubled when full, so that a step writes one position instead of concatenating.
-    - encoder_kv (L, 2, B, H, S, D): the encoder-attention keys/values, projected from the encoder output once, for
-      all layers in one matmul; encoder_mask (B, 1, 1, S) True at valid frames, or None.
-    - qkv: per layer, the self-attention q/k/v projections fused into one (weight, bias).
-    """
-
-    initial_capacity = 16
-
-    def __init__(self) -> None:
-        self.step = 0
-        self.self_kv: Tensor | None = None
-        self.encoder_kv: Tensor | None = None
-        self.encoder_mask: Tensor | None = None
-        self.qkv: list[tuple[Tensor, Tensor]] = []
-        self._spare: Tensor | None = None  # same shape as self_kv: where `reorder` gathers to
-
-    def start(self, decoder: "TransformerDecoder", encoder_out: Tensor, encoder_padding_mask: Tensor | None,
-              rows: int) -> None:
-        """First step: project the encoder output, fuse the projections, allocate the self-attention buffer."""
-        layers = decoder.layers
-        kv_weight = torch.cat([p.weight for l in layers for p in (l.encoder_attn.k_proj, l.encoder_attn.v_proj)])
-        kv_bias = torch.cat([p.bias for l in layers for p in (l.encoder_attn.k_proj, l.encoder_attn.v_proj)])
-        attn = layers[0].encoder_attn
-        b, s, _ = encoder_out.shape
-        kv = F.linear(encoder_out, kv_weight, kv_bias).view(b, s, len(layers), 2, attn.num_heads, attn.head_dim)
-        self.encoder_kv = kv.permute(2, 3, 0, 4, 1, 5).contiguous()
-        self.encoder_mask = None if encoder_padding_mask is None else ~encoder_padding_mask[:, None, None, :]
-        self.qkv = [(torch.cat([l.self_attn.q_proj.weight, l.self_attn.k_proj.weight, l.self_attn.v_proj.weight]),
-                     torch.cat([l.self_attn.q_proj.bias, l.self_attn.k_proj.bias, l.self_attn.v_proj.bias]))
-                    for l in layers]
-        sa = layers[0].self_attn
-        self.self_kv = encoder_out.new_empty(len(layers), 2, rows, sa.num_heads, self.initial_capacity, sa.head_dim,
-                                             dtype=kv.dtype)
-
-    def make_room(self) -> None:
-        """Double the self-attention buffer when the next position does not fit."""
-        if self.self_kv is not None and self.step == self.self_kv.size(4):
-            grown = self.self_kv.new_empty(*self.self_kv.shape[:4], 2 * self.step, self.self_kv.size(5))
-            grown[:, :, :, :, : self.step] = self.self_kv
-            self.self_kv, self._spare = grown, None
-
-    def reorder(self, order: Tensor, encoder_order: Tensor | None = None) -> None:
-        """Select batch rows (beam search: hypotheses that survive a step). Self-attention states follow
-        `order`. Encoder-attention states are projections of the encoder output: they follow
-        `encoder_order` (the order the caller applied to the encoder output) and stay as they are when it is
-        None, i.e. when the encoder rows did not change (beam search reorders hypotheses within a sentence,
-        whose encoder rows are identical)."""
-        if self.self_kv is not None:
-            shape = list(self.self_kv.shape)
-            shape[2] = order.numel()
-            if self._spare is None or list(self._spare.shape) != shape:
-                self._spare = self.self_kv.new_empty(shape)
-            filled = slice(0, self.step)
-            torch.index_select(self.self_kv[:, :, :, :, filled], 2, order, out=self._spare[:, :, :, :, filled])
-            self.self_kv, self._spare = self._spare, self.self_kv
-        if encoder_order is not None and self.encoder_kv is not None:
-            self.encoder_kv = self.encoder_kv.index_select(2, encoder_order)
-            if self.encoder_mask is not None:
-                self.encoder_mask = self.encoder_mask.index_select(0, encoder_order)
 
 
 class TransformerDecoder(nn.Module):
@@ -362,7 +285,7 @@ class TransformerDecoder(nn.Module):
         if features_only:
             return x
         if cache is not None:
-            return step_linear(x, self.output_projection.weight, self.output_projection.bias)
+            return cache.linear(x, self.output_projection.weight, self.output_projection.bias)
         return self.output_projection(x)
 
     def _embed(self, tokens: Tensor, positions: Tensor) -> Tensor:
