@@ -47,9 +47,9 @@ def test_exports_by_name_and_by_path(runs, tmp_path):
                      "arch": "s2t_transformer_s", "checkpoint": "checkpoint1.pt, checkpoint2.pt"}
     hf = tmp_path / "st_hf"
     assert export(runs, hf, f"run_dir={runs / PROFILE / 'st'}", "format=hf") == 0
-    # global CMVN: no preprocessor_config.json (Speech2TextFeatureExtractor cannot apply gcmvn.npz)
+    # global CMVN: no preprocessor_config.json (Speech2TextFeatureExtractor cannot apply it), gcmvn.npz instead
     assert sorted(p.name for p in hf.iterdir()) == ["bpecodes", "config.json", "dict.txt", "export.json",
-                                                    "model.safetensors"]
+                                                    "gcmvn.npz", "model.safetensors"]
     teacher = tmp_path / "teacher"
     assert export(runs, teacher, "run=teacher", "format=hf") == 0
     assert json.loads((teacher / "config.json").read_text())["architectures"] == ["RobertaForTokenClassification"]
@@ -99,10 +99,10 @@ def test_non_empty_out_dir_needs_overwrite(runs, tmp_path, capsys):
     assert export(runs, empty, "run=st") == 0 and (empty / "checkpoint.pt").is_file()
 
 
-@pytest.mark.parametrize("name", ["st", "berard"])  # global CMVN (gcmvn.npz), no CMVN
-def test_st_translate_reads_the_fairseq_export(runs, tmp_path, name):
+@pytest.mark.parametrize("name, fmt", [("st", "fairseq"), ("berard", "fairseq"), ("st", "hf")])  # global CMVN, none
+def test_st_translate_reads_the_export(runs, tmp_path, name, fmt):
     out = tmp_path / name
-    assert export(runs, out, f"run={name}") == 0
+    assert export(runs, out, f"run={name}", f"format={fmt}") == 0
     waves = [tone(0.8, freq=220.0), tone(0.5, freq=700.0)]
     from_run = api.load_st(name, runs_dir=runs, profile=PROFILE, device="cpu", max_len_b=12)
     from_export = api.load_st(checkpoint_dir=out, device="cpu", max_len_b=12)

@@ -291,6 +291,8 @@ def load_checkpoint_dir(directory: str | Path, options: Options) -> Translator:
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError(f"checkpoint_dir: {directory} is not a directory")
+    if (directory / "config.json").is_file() and not list(directory.glob("*.pt")):
+        return load_hf_dir(directory, options)
     checkpoint = _one_file(directory, options.checkpoint, "*.pt", ("checkpoint_best.pt", "model.pt"), "checkpoint")
     yaml_path = _one_file(directory, None, "*.yaml", ("config.yaml",), "data config")
     cfg = read_s2t_data_config(yaml_path)
@@ -333,6 +335,55 @@ def load_checkpoint_dir(directory: str | Path, options: Options) -> Translator:
     return Translator(model, dictionary, generation_config({}, options), recipe,
                       {"sentencepiece": "sentencepiece", "fastbpe": "@@ "}.get(kind), lang if moses else None,
                       f"{directory.name}/{checkpoint.name}", "st")
+
+
+def load_hf_dir(directory: Path, options: Options) -> Translator:
+    """A Hugging Face Speech2TextForConditionalGeneration directory (config.json + model.safetensors, as
+    `speechkd export --set format=hf` writes it or the hub ships it): the ids -> text files are dict.txt +
+    bpecodes (fastBPE, Moses-detokenised) or vocab.json + sentencepiece.bpe.model; the features are normalised
+    as gcmvn.npz (global CMVN) or preprocessor_config.json's do_ceptral_normalize (utterance CMVN) say."""
+    from ..interop.hf_models import load_hf_speech2text, read_hf_config
+    model_type = read_hf_config(directory).get("model_type")
+    if model_type != "speech_to_text":
+        raise InputError(f"checkpoint_dir: {directory / 'config.json'}: model_type {model_type!r}; expected "
+                         "speech_to_text (Speech2TextForConditionalGeneration)")
+    model = load_hf_speech2text(directory)
+    if (directory / "dict.txt").is_file():
+        dictionary = Dictionary.load(directory / "dict.txt")
+    else:
+        dictionary = _dictionary_of_vocab(require_file(directory / "vocab.json", "checkpoint_dir", "vocabulary"))
+    rows = model.decoder.embed_tokens.weight.shape[0]
+    if rows != len(dictionary):
+        raise InputError(f"{directory}: {rows} target embeddings, but the vocabulary has {len(dictionary)} symbols")
+    if (directory / CODES_FILE).is_file():
+        bpe, lang = "@@ ", options.lang or "de"
+    elif (directory / "sentencepiece.bpe.model").is_file():
+        bpe, lang = "sentencepiece", None
+    else:
+        raise InputError(f"checkpoint_dir: {directory}: no {CODES_FILE} (fastBPE) nor sentencepiece.bpe.model")
+    if (directory / "gcmvn.npz").is_file():
+        normalize = SpeechDataset._normalizer("global", directory / "gcmvn.npz")
+    else:
+        pre = directory / "preprocessor_config.json"
+        extractor = json.loads(pre.read_text(encoding="utf-8")) if pre.is_file() else {}
+        normalize = SpeechDataset._normalizer("utterance", None) if extractor.get("do_ceptral_normalize") else None
+    recipe = AudioRecipe(normalize, bool(options.resample), bool(options.allow_mp3), 5, _max_frames(model))
+    return Translator(model, dictionary, generation_config({}, options), recipe, bpe, lang, directory.name, "st")
+
+
+def _dictionary_of_vocab(path: Path) -> Dictionary:
+    """A Speech2Text tokenizer's vocab.json (symbol -> id, fairseq's four specials first) as a Dictionary."""
+    try:
+        vocab = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not a JSON vocabulary ({e})") from None
+    symbols = sorted(vocab, key=vocab.get)
+    if symbols[:4] != ["<s>", "<pad>", "</s>", "<unk>"] or [vocab[s] for s in symbols] != list(range(len(vocab))):
+        raise InputError(f"{path}: expected ids 0..N-1 with <s> <pad> </s> <unk> first (a fairseq dictionary)")
+    dictionary = Dictionary()
+    for symbol in symbols[4:]:
+        dictionary.add_symbol(symbol)
+    return dictionary
 
 
 def _one_file(directory: Path, name: str | None, pattern: str, preferred: tuple[str, ...], what: str) -> Path:

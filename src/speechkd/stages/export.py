@@ -11,7 +11,7 @@ What is written (interop/export_fairseq.py, interop/export_hf.py):
 - st-train nmt (transformer*), format fairseq: checkpoint.pt (task translation), dict.<src>.txt, dict.<tgt>.txt
   (the joined dictionary), bpecodes;
 - format hf: s2t_transformer -> Speech2TextForConditionalGeneration (config.json, model.safetensors,
-  preprocessor_config.json unless global CMVN, dict.txt + bpecodes to map ids to text), transformer ->
+  preprocessor_config.json unless global CMVN, then gcmvn.npz; dict.txt + bpecodes to map ids to text), transformer ->
   FSMTForConditionalGeneration (+ vocab-src.json, vocab-tgt.json, merges.txt, tokenizer_config.json),
   slu-text-finetune -> RobertaForTokenClassification (the intent logits are those at position 0; + dict.txt,
   intent_dict);
@@ -133,6 +133,8 @@ def export_st_train(where: Any, name: str, field: str, cfg: Config, out: Path) -
             write_hf_speech2text(out, trained.model, data.cmvn, what)  # type: ignore[arg-type]
             _copy(prep / DICT_FILE, out / DICT_FILE)
             _copy(prep / CODES_FILE, out / CODES_FILE)
+            if data.cmvn == "global":  # the feature extractor cannot apply it: st-translate / api.load_st do
+                _copy(prep / GCMVN_FILE, out / GCMVN_FILE)
         else:
             raise InputError(f"{what}: Hugging Face has no {family} model; export it with format fairseq")
     return {"task": trained.task, "arch": arch, "checkpoint": trained.checkpoint}
