@@ -46,6 +46,7 @@ def _batch(seed: int):
 
 
 CLOCK = time.perf_counter  # the worker sets time.process_time for --clock cpu
+AMP = "none"  # the speechkd worker's train-step autocast (--speechkd-amp)
 
 
 def _timed(fn, warmup: int, steps: int) -> list[float]:
@@ -69,6 +70,8 @@ def worker_speechkd(warmup: int, steps: int, measures: list[str]) -> dict:
     from speechkd.decode.search import beam_search
     from speechkd.kd.sequence_losses import label_smoothed_nll
     from speechkd.models.s2t_transformer import S2TTransformerModel
+    from speechkd.train.config import TrainConfig
+    from speechkd.train.optim import build_optimizer
 
     torch.manual_seed(0)
     model = S2TTransformerModel.build("s2t_transformer_s", VOCAB)
@@ -76,7 +79,8 @@ def worker_speechkd(warmup: int, steps: int, measures: list[str]) -> dict:
     fbank, lengths, prev, target = _batch(1)
     ntokens = int(target.ne(PAD).sum())
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=2e-3, betas=(0.9, 0.98), eps=1e-8)
+    # the trainer's optimiser (train.optimizer_impl, default fused) and its clipping with foreach ops
+    optimizer = build_optimizer(TrainConfig(optimizer="adam", lr=2e-3, betas=[0.9, 0.98], eps=1e-8), params)
 
     def train_step():
         model.train()
@@ -84,7 +88,7 @@ def worker_speechkd(warmup: int, steps: int, measures: list[str]) -> dict:
         lprobs = model.get_normalized_probs(model(fbank, lengths, prev))
         loss, _ = label_smoothed_nll(lprobs, target, 0.1, ignore_index=PAD)
         (loss / ntokens).backward()
-        torch.nn.utils.clip_grad_norm_(params, 10.0)
+        torch.nn.utils.clip_grad_norm_(params, 10.0, foreach=True)
         optimizer.step()
 
     def beam5():
@@ -94,7 +98,11 @@ def worker_speechkd(warmup: int, steps: int, measures: list[str]) -> dict:
         hyps = beam_search(model, enc, beam=5, max_len_b=TGT_LEN - 1, min_len=TGT_LEN - 1)
         assert all(h[0].tokens.numel() == TGT_LEN for h in hyps)
 
-    return _measure({"train_step_s": train_step, "beam5_s": beam5}, measures, warmup, steps)
+    def train_step_amp():  # --speechkd-amp bf16: train.amp = bf16 (an option, never the results' default)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=AMP == "bf16"):
+            train_step()
+
+    return _measure({"train_step_s": train_step_amp, "beam5_s": beam5}, measures, warmup, steps)
 
 
 def worker_transformers(warmup: int, steps: int, measures: list[str]) -> dict:
@@ -146,7 +154,7 @@ def run_side(side: str, args) -> dict | None:
         cmd = [python, str(HERE / "ref_fairseq_s2t.py"), *common]
         env = {**os.environ, "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": "1"}
     else:
-        cmd = [sys.executable, __file__, "--worker", side, *common]
+        cmd = [sys.executable, __file__, "--worker", side, *common, "--speechkd-amp", args.speechkd_amp]
         env = dict(os.environ)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -181,12 +189,16 @@ def main() -> None:
                     help="cpu = process CPU time: robust on a shared, loaded machine with --threads 1")
     ap.add_argument("--measures", nargs="+", choices=MEASURES, default=list(MEASURES),
                     help="what to time (beam5_s alone skips the train step)")
+    ap.add_argument("--speechkd-amp", choices=["none", "bf16"], default="none",
+                    help="bf16: speechkd's train step under bf16 autocast (train.amp = bf16; CPUs with native "
+                         "bf16); the other sides stay float32")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         import torch
-        global CLOCK
+        global CLOCK, AMP
         CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
+        AMP = args.speechkd_amp
         torch.set_num_threads(args.threads)
         fn = {"speechkd": worker_speechkd, "transformers": worker_transformers}[args.worker]
         print(json.dumps(fn(args.warmup, args.steps, args.measures)), flush=True)
@@ -209,7 +221,7 @@ def main() -> None:
                 times[side][m].extend(result[m])
     print(f"s2t_transformer_s, batch {BATCH}x{FRAMES}x{FEATS}, {TGT_LEN} target tokens, vocab {VOCAB}, "
           f"{args.threads} threads, {args.clock} clock, {args.processes} processes x {args.steps} steps after "
-          f"{args.warmup} warm-ups")
+          f"{args.warmup} warm-ups; speechkd train step amp {args.speechkd_amp}")
     print(f"{'side':<14}{'measure':<14}{'min':>9}{'median':>9}{'max':>9}")
     medians: dict[str, dict[str, float]] = {}
     for side in sides:
