@@ -21,8 +21,6 @@ import numpy as np
 
 from ..config import option
 from . import slu_corpus
-from ..train.reproducibility import derive_seed
-from .speakers import speaker_splits
 
 LOCATIONS = ("bedroom", "kitchen", "washroom")
 LANGUAGES = ("Chinese", "English", "German", "Korean")
@@ -179,13 +177,4 @@ class FscSpec:
 
 def build_fsc(spec: FscSpec, out_dir: Path, seed: int, workers: int) -> dict:
     """Synthesise the corpus into out_dir; returns flat stats (fsc_<split>_utts, fsc_hours, ...)."""
-    by_split = dict(zip(slu_corpus.SPLITS, speaker_splits(
-        spec.train_speakers, spec.valid_speakers, spec.test_speakers, derive_seed(seed, "fsc-speakers"))))
-    utts, lengths = {}, {}
-    for split, speakers in by_split.items():
-        utts[split] = slu_corpus.plan_split(split, speakers, spec.utts_per_speaker, FSC_INTENTS, fsc_phrase,
-                                            derive_seed(seed, "fsc"))
-        lengths[split] = slu_corpus.synthesize_split(out_dir, utts[split], workers, f"fsc {split}")
-        slu_corpus.write_split(out_dir, split, utts[split])
-    slu_corpus.write_intents(out_dir, FSC_INTENTS)
-    return slu_corpus.split_stats("fsc", utts, lengths)
+    return slu_corpus.build_corpus("fsc", FSC_INTENTS, fsc_phrase, spec, out_dir, seed, workers)

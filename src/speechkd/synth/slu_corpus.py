@@ -1,4 +1,4 @@
-"""Shared by the SLU-side corpora (FSC-like, smart-lights): plan utterances per speaker-disjoint split,
+"""Shared by the SLU-side corpora (FSC-like, SNIPS-like, smart-lights): plan utterances per speaker-disjoint split,
 synthesise them, write the seed's SLU CSV manifests and the intent dict.
 
 Manifest paths are relative to the manifest's directory (the corpus root), as in FSC.
@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..train.reproducibility import derive_seed
 from ..data.manifests import SluExample, write_intent_dict, write_slu_csv
-from .speakers import Speaker
+from .speakers import Speaker, speaker_splits
 from .tts import SAMPLE_RATE, TtsJob, synthesize_to_wavs
 
 SPLITS = ("train", "valid", "test")
@@ -77,3 +77,18 @@ def split_stats(prefix: str, utts_by_split: dict[str, Sequence[SluUtt]],
         samples += sum(lengths_by_split[split])
     stats[f"{prefix}_hours"] = round(samples / SAMPLE_RATE / 3600, 4)
     return stats
+
+
+def build_corpus(name: str, intents: Sequence[tuple[str, str, str]], phrase: Callable, spec: Any, out_dir: Path,
+                 seed: int, workers: int) -> dict:
+    """Synthesise a speaker-disjoint command corpus into out_dir (spec: train/valid/test_speakers and
+    utts_per_speaker; phrase(intent, rng) -> transcript); returns flat stats (<name>_<split>_utts, <name>_hours)."""
+    by_split = dict(zip(SPLITS, speaker_splits(
+        spec.train_speakers, spec.valid_speakers, spec.test_speakers, derive_seed(seed, f"{name}-speakers"))))
+    utts, lengths = {}, {}
+    for split, speakers in by_split.items():
+        utts[split] = plan_split(split, speakers, spec.utts_per_speaker, intents, phrase, derive_seed(seed, name))
+        lengths[split] = synthesize_split(out_dir, utts[split], workers, f"{name} {split}")
+        write_split(out_dir, split, utts[split])
+    write_intents(out_dir, intents)
+    return split_stats(name, utts, lengths)

@@ -20,10 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import option
-from ..train.reproducibility import derive_seed
 from . import slu_corpus
 from .smartlights import number_words
-from .speakers import speaker_splits
 
 SNIPS_INTENTS: tuple[tuple[str, str, str], ...] = tuple(
     (name, "none", "none") for name in ("AddToPlaylist", "BookRestaurant", "GetWeather", "PlayMusic", "RateBook",
@@ -162,13 +160,4 @@ class SnipsSpec:
 
 def build_snips(spec: SnipsSpec, out_dir: Path, seed: int, workers: int) -> dict:
     """Synthesise the corpus into out_dir; returns flat stats (snips_<split>_utts, snips_hours, ...)."""
-    by_split = dict(zip(slu_corpus.SPLITS, speaker_splits(
-        spec.train_speakers, spec.valid_speakers, spec.test_speakers, derive_seed(seed, "snips-speakers"))))
-    utts, lengths = {}, {}
-    for split, speakers in by_split.items():
-        utts[split] = slu_corpus.plan_split(split, speakers, spec.utts_per_speaker, SNIPS_INTENTS, snips_phrase,
-                                            derive_seed(seed, "snips"))
-        lengths[split] = slu_corpus.synthesize_split(out_dir, utts[split], workers, f"snips {split}")
-        slu_corpus.write_split(out_dir, split, utts[split])
-    slu_corpus.write_intents(out_dir, SNIPS_INTENTS)
-    return slu_corpus.split_stats("snips", utts, lengths)
+    return slu_corpus.build_corpus("snips", SNIPS_INTENTS, snips_phrase, spec, out_dir, seed, workers)
