@@ -49,6 +49,16 @@ def _cpu(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return {k: v.detach().cpu().clone() for k, v in state.items()}
 
 
+def _encoder_decoder_sizes(c: Any) -> dict[str, Any]:
+    """The config.json keys Speech2Text and FSMT (both BART-style configs) name alike."""
+    return {"encoder_layers": c.encoder_layers, "encoder_ffn_dim": c.encoder_ffn_embed_dim,
+            "encoder_attention_heads": c.encoder_attention_heads, "decoder_layers": c.decoder_layers,
+            "decoder_ffn_dim": c.decoder_ffn_embed_dim, "decoder_attention_heads": c.decoder_attention_heads,
+            "encoder_layerdrop": 0.0, "decoder_layerdrop": 0.0, "dropout": c.dropout,
+            "attention_dropout": c.attention_dropout, "activation_dropout": c.activation_dropout,
+            "activation_function": c.activation_fn, "scale_embedding": not c.no_scale_embedding}
+
+
 # --------------------------------------------------------------------------------------------- Speech2Text
 
 def speech2text_hf_config(model: S2TTransformerModel, what: str = "model") -> dict[str, Any]:
@@ -63,12 +73,7 @@ def speech2text_hf_config(model: S2TTransformerModel, what: str = "model") -> di
              f"Speech2Text: activation {c.activation_fn!r} / pad {c.pad} / CTC head not supported")
     return {"architectures": ["Speech2TextForConditionalGeneration"], "model_type": "speech_to_text",
             "vocab_size": c.vocab_size, "d_model": c.encoder_embed_dim,
-            "encoder_layers": c.encoder_layers, "encoder_ffn_dim": c.encoder_ffn_embed_dim,
-            "encoder_attention_heads": c.encoder_attention_heads, "decoder_layers": c.decoder_layers,
-            "decoder_ffn_dim": c.decoder_ffn_embed_dim, "decoder_attention_heads": c.decoder_attention_heads,
-            "encoder_layerdrop": 0.0, "decoder_layerdrop": 0.0, "dropout": c.dropout,
-            "attention_dropout": c.attention_dropout, "activation_dropout": c.activation_dropout,
-            "activation_function": c.activation_fn, "scale_embedding": not c.no_scale_embedding,
+            **_encoder_decoder_sizes(c),
             "max_source_positions": c.max_source_positions, "max_target_positions": c.max_target_positions,
             "num_conv_layers": len(c.conv_kernel_sizes), "conv_kernel_sizes": list(c.conv_kernel_sizes),
             "conv_channels": c.conv_channels, "input_feat_per_channel": c.input_feat_per_channel,
@@ -132,12 +137,7 @@ def fsmt_hf_config(model: TransformerNMTModel, langs: tuple[str, str], what: str
              f"FSMT: activation {c.activation_fn!r} / pad {c.pad} not supported")
     return {"architectures": ["FSMTForConditionalGeneration"], "model_type": "fsmt", "langs": list(langs),
             "src_vocab_size": c.src_vocab_size, "tgt_vocab_size": c.tgt_vocab_size, "d_model": c.encoder_embed_dim,
-            "encoder_layers": c.encoder_layers, "encoder_ffn_dim": c.encoder_ffn_embed_dim,
-            "encoder_attention_heads": c.encoder_attention_heads, "decoder_layers": c.decoder_layers,
-            "decoder_ffn_dim": c.decoder_ffn_embed_dim, "decoder_attention_heads": c.decoder_attention_heads,
-            "encoder_layerdrop": 0.0, "decoder_layerdrop": 0.0, "dropout": c.dropout,
-            "attention_dropout": c.attention_dropout, "activation_dropout": c.activation_dropout,
-            "activation_function": c.activation_fn, "scale_embedding": not c.no_scale_embedding,
+            **_encoder_decoder_sizes(c),
             "max_position_embeddings": c.max_source_positions, "tie_word_embeddings": _tied_all(model),
             "is_encoder_decoder": True, "forced_eos_token_id": 2, **_SPECIAL_IDS}
 
