@@ -63,8 +63,16 @@ def load_slu(run: str, *, runs_dir: str | Path = "runs", profile: str = "embedde
     return SpeechIntentClassifier.load(directory, device, resample)
 
 
-def load_text_teacher(run: str, *, runs_dir: str | Path = "runs", profile: str = "embedded",
-                      device: str = "cpu") -> TextIntentClassifier:
-    """The text teacher (RoBERTa <s> -> intent) of a finished slu-text-finetune run."""
+def load_text_teacher(run: str = "", *, runs_dir: str | Path = "runs", profile: str = "embedded",
+                      checkpoint_dir: str | Path = "", device: str = "cpu") -> TextIntentClassifier:
+    """The text teacher (RoBERTa <s> -> intent) of a finished slu-text-finetune run, or its Hugging Face export
+    (checkpoint_dir: what `speechkd export --set format=hf` writes for that run)."""
+    if bool(run) == bool(checkpoint_dir):
+        raise InputError("load_text_teacher: give a run name or a checkpoint_dir (one of them)")
+    if checkpoint_dir:
+        directory = Path(checkpoint_dir)
+        if not directory.is_dir():
+            raise InputError(f"checkpoint_dir: {directory} is not a directory")
+        return TextIntentClassifier.load_hf(directory, device)
     directory = finished_run(RunLocation(str(runs_dir), profile), run, "run", stage="slu-text-finetune")
     return TextIntentClassifier.load(directory, device)

@@ -108,3 +108,13 @@ def test_st_translate_reads_the_export(runs, tmp_path, name, fmt):
     from_export = api.load_st(checkpoint_dir=out, device="cpu", max_len_b=12)
     assert [(h.pieces, h.score) for h in from_export.hypotheses(waves)] == \
         [(h.pieces, h.score) for h in from_run.hypotheses(waves)]
+
+
+def test_text_teacher_reads_its_hf_export(runs, tmp_path):
+    out = tmp_path / "teacher_hf"
+    assert export(runs, out, "run=teacher", "format=hf") == 0
+    texts = ["Turn on the lights", "increase the volume up", "off"]
+    from_run = api.load_text_teacher("teacher", runs_dir=runs, profile=PROFILE).classify_text(texts)
+    from_export = api.load_text_teacher(checkpoint_dir=out).classify_text(texts)
+    assert [i for i, _ in from_export] == [i for i, _ in from_run]
+    assert [p for _, p in from_export] == pytest.approx([p for _, p in from_run], abs=1e-6)

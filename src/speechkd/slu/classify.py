@@ -20,8 +20,10 @@ from ..data.audio import input_wave, read_audio
 from ..errors import InputError
 from .bundle import Bundle, load_bundle
 from .corpus import encode_units
+from ..data.manifests import read_intent_dict
+from ..runs import require_file
 from .teacher import load_teacher
-from .text import encode_for_finetuning
+from .text import encode_for_finetuning, load_text_encoder
 
 SAMPLE_RATE = 16000
 
@@ -99,6 +101,21 @@ class TextIntentClassifier:
             raise InputError(f"{directory / 'teacher.json'}: not found; is {directory} a finished slu-text-finetune "
                              "run?")
         model, encoder, intents = load_teacher(directory)
+        return cls(model.to(device), encoder, intents)
+
+    @classmethod
+    def load_hf(cls, directory: Path, device: str = "cpu") -> "TextIntentClassifier":
+        """The teacher as `speechkd export` writes it for Hugging Face (RobertaForTokenClassification + dict.txt,
+        intent_dict, and GPT-2's encoder.json / vocab.bpe when its text is GPT-2 BPE)."""
+        from ..interop.hf_roberta import load_hf_text_classifier
+        model, _ = load_hf_text_classifier(directory)
+        dictionary = require_file(directory / "dict.txt", "checkpoint_dir", "dictionary")
+        if (directory / "encoder.json").is_file():
+            encoder = load_text_encoder("gpt2", dictionary, directory / "encoder.json",
+                                        require_file(directory / "vocab.bpe", "checkpoint_dir", "GPT-2 merges"))
+        else:
+            encoder = load_text_encoder("words", dictionary)
+        intents = read_intent_dict(require_file(directory / "intent_dict", "checkpoint_dir", "intent dict"))
         return cls(model.to(device), encoder, intents)
 
     @torch.no_grad()

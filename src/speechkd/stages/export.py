@@ -24,6 +24,7 @@ overwrite is set; nothing else is moved or kept.
 from __future__ import annotations
 
 import dataclasses
+import json
 import secrets
 import shutil
 import types
@@ -153,6 +154,10 @@ def export_text_teacher(path: Path, field: str, name: str, cfg: Config, out: Pat
     write_hf_text_classifier(out, model, intents, f"{field}: run '{name}'")
     for file in (DICT_FILE, "intent_dict"):
         _copy(path / file, out / file)
+    meta = json.loads((path / "teacher.json").read_text(encoding="utf-8"))
+    if meta["bpe"] == "gpt2":  # the text's GPT-2 BPE, so that the directory alone encodes text
+        _copy(Path(meta["gpt2_encoder_json"]), out / "encoder.json")
+        _copy(Path(meta["gpt2_vocab_bpe"]), out / "vocab.bpe")
     return {"task": "text-classification", "arch": "roberta", "checkpoint": "teacher.pt"}
 
 
