@@ -71,3 +71,28 @@ def test_step_weights_are_packed_when_unchanged_and_follow_updates():
     assert decoder_cache._STEP_WEIGHTS[model.decoder] is not weights
     assert same(updated, search(copy.deepcopy(model)))
     assert not same(updated, first)
+
+
+def test_step_weights_follow_a_fused_optimizer_update():
+    """torch's fused Adam (the trainer's default) updates weights in place without bumping their versions: the
+    cached step weights must still follow it, or an ImitKD roll-in decodes with an earlier update's weights."""
+    from speechkd.decode.search import greedy_tokens
+    from speechkd.train.config import TrainConfig
+    from speechkd.train.optim import build_optimizer
+    model = _model().eval()
+    x, lengths = _speech()
+    optimizer = build_optimizer(TrainConfig(optimizer="adam", lr=0.1, optimizer_impl="fused"), model.parameters())
+
+    def greedy(m):
+        with torch.no_grad():
+            return greedy_tokens(m, m.encode(x, lengths), 10, bos=2, eos=2, pad=1, unk=3)
+
+    for _ in range(3):
+        greedy(model)  # twice: the second search caches (and on CPU packs) the step weights
+        cached, fresh = greedy(model), greedy(copy.deepcopy(model))
+        assert all(torch.equal(a, b) for a, b in zip(cached, fresh))
+        model.train()
+        model.get_normalized_probs(model(x, lengths, torch.full((x.size(0), 5), 2))).sum().backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        model.eval()

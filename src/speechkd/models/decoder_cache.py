@@ -38,11 +38,27 @@ def step_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor
     return F.linear(x, weight, bias)
 
 
-def _signature(decoder: "TransformerDecoder") -> tuple | None:
-    """What identifies a decoder's current weights: each parameter's storage and version (bumped by every in-place
-    update: optimizer steps, load_state_dict). None for inference tensors, which keep no version."""
+class _Signature:
+    """What identifies a decoder's current weights: each parameter's storage and version, and its content (sum and
+    sum of magnitudes). The content is needed because torch's fused optimisers (train.optimizer_impl = fused, the
+    default) update weights in place without bumping their versions: with versions alone a training-time greedy
+    roll-in decoded with the weights of an earlier update. Reading the decoder's weights once costs far less than
+    one decoding step."""
+
+    def __init__(self, params: list[Tensor]):
+        self.storage = tuple((p.data_ptr(), p._version) for p in params)
+        with torch.no_grad():
+            self.content = torch.stack([torch.stack([p.sum(), p.abs().sum()]) for p in params])
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, _Signature) and self.storage == other.storage
+                and torch.equal(self.content, other.content))
+
+
+def _signature(decoder: "TransformerDecoder") -> _Signature | None:
+    """None for inference tensors, which keep no version (their weights are then never cached)."""
     try:
-        return tuple((p.data_ptr(), p._version) for p in decoder.parameters())
+        return _Signature([p.detach() for p in decoder.parameters()])
     except RuntimeError:
         return None
 
@@ -60,7 +76,7 @@ class StepWeights:
     whose weights change at every update, never pack.
     """
 
-    def __init__(self, decoder: "TransformerDecoder", signature: tuple | None):
+    def __init__(self, decoder: "TransformerDecoder", signature: "_Signature | None"):
         self.signature, self.searches = signature, 1
         self.qkv = [(torch.cat([l.self_attn.q_proj.weight, l.self_attn.k_proj.weight, l.self_attn.v_proj.weight]),
                      torch.cat([l.self_attn.q_proj.bias, l.self_attn.k_proj.bias, l.self_attn.v_proj.bias]))
