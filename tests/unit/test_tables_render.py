@@ -44,6 +44,9 @@ def setup(tmp_path):
     tables.mkdir()
     for tid in ("slu_table3_snips", "st_mustc"):
         shutil.copy(TABLES_DIR / f"{tid}.json", tables)
+    spec = json.loads((tables / "slu_table3_snips.json").read_text())  # a dependency no profile configures
+    spec["depends_on"].append({"run": "slu_text_absent", "metric": "test_accuracy", "label": "an absent teacher"})
+    (tables / "slu_table3_snips.json").write_text(json.dumps(spec))
     prof = tmp_path / "runs" / "embedded"
     # SLU: two seeds of base, one of ptkd, ftkd still running (no DONE), everything else never started
     _write_run(prof, "slu_lights_close_base", {"valid_accuracy": 60.0, "test_accuracy": 50.0}, log=_log(60.0))
@@ -146,7 +149,8 @@ def test_markdown_latex_plots_and_report(setup):
     # the models the rows depend on: finished, configured but not finished, and absent from the profile
     assert "| ASR: tst-COMMON WER % | `asr_mustc_eval` | `test_wer` | 31.25 |" in report
     assert "| `slu_text_lights_close` | `test_accuracy` | not finished |" in report
-    assert "| `slu_text_snips` | `test_accuracy` | no such run in this profile |" in report
+    assert "| `slu_text_snips` | `test_accuracy` | not finished |" in report
+    assert "| `slu_text_absent` | `test_accuracy` | no such run in this profile |" in report
     assert "## Environment" in report and "git:" in report and "torch:" in report and "device:" in report
     assert "not comparable with the paper's" in report
     assert SIGNATURE in report
