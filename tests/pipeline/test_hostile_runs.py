@@ -103,7 +103,6 @@ HOLDER = """
 import sys, time
 from speechkd.config import RunConfig
 from speechkd.runs import Run
-from support.paths import REPO
 Run(RunConfig(name="r", profile="p", runs_dir=sys.argv[1]), stage="holder").start()
 print("locked", flush=True)
 time.sleep(120)
